@@ -1,0 +1,158 @@
+"""Build mcfields' WebAssembly guest from pinned, hash-checked sources.
+
+Monocypher is not committed to this repository.  Its C source comes from the
+``pymonocypher`` source distribution on PyPI, pinned by version and sha256,
+and is compiled together with ``guest/shim.c`` by the ``ziglang`` package
+(also from PyPI), so building needs pip and nothing else.
+
+Usage::
+
+    python guest/build.py            # build mcfields/_guest/mcfields.wasm
+    python guest/build.py --check    # build to a temp file, compare to wasm.sha256
+
+The output is reproducible: the same inputs give the same bytes, and
+``guest/wasm.sha256`` records the expected digest.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+from pathlib import Path
+
+GUEST_DIR = Path(__file__).resolve().parent
+ROOT = GUEST_DIR.parent
+OUTPUT = ROOT / "mcfields" / "_guest" / "mcfields.wasm"
+EXPECTED_DIGEST_FILE = GUEST_DIR / "wasm.sha256"
+CACHE_DIR = Path(os.environ.get("MCFIELDS_BUILD_CACHE", GUEST_DIR / ".cache"))
+
+SDIST_NAME = "pymonocypher"
+SDIST_VERSION = "4.0.3.4"
+SDIST_FILE = f"{SDIST_NAME}-{SDIST_VERSION}.tar.gz"
+SDIST_SHA256 = "5e56e3d3eb770a53e0b9f6274146663c11a11f3d0de5cd48e3be0428d1b07a4a"
+MONOCYPHER_FILES = ("monocypher.c", "monocypher.h")
+
+# Every flag matters for reproducibility and size: -s strips debug info (which
+# would embed paths), no libc, no entry point, a small shadow stack, and only
+# the functions marked export_name in shim.c are exported.
+CFLAGS = (
+    "--target=wasm32-freestanding",
+    "-O3",
+    "-nostdlib",
+    "-s",
+    "-fno-builtin-memcpy",
+    "-Wall",
+    "-Werror",
+    "-Wl,--no-entry",
+    "-Wl,-z,stack-size=65536",
+)
+
+
+class BuildError(RuntimeError):
+    pass
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 16), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def fetch_sdist() -> Path:
+    """Return the verified pymonocypher sdist, downloading it with pip if needed."""
+    CACHE_DIR.mkdir(parents=True, exist_ok=True)
+    sdist = CACHE_DIR / SDIST_FILE
+    if not sdist.exists() or sha256_file(sdist) != SDIST_SHA256:
+        with tempfile.TemporaryDirectory() as tmp:
+            cmd = [
+                sys.executable, "-m", "pip", "download", "--quiet", "--no-deps",
+                "--no-binary", ":all:", "--dest", tmp,
+                f"{SDIST_NAME}=={SDIST_VERSION}",
+            ]
+            result = subprocess.run(cmd, capture_output=True, text=True)
+            if result.returncode != 0:
+                raise BuildError(f"pip download failed:\n{result.stderr}")
+            downloaded = Path(tmp) / SDIST_FILE
+            if not downloaded.exists():
+                raise BuildError(f"pip did not produce {SDIST_FILE}")
+            shutil.copyfile(downloaded, sdist)
+    actual = sha256_file(sdist)
+    if actual != SDIST_SHA256:
+        sdist.unlink()
+        raise BuildError(
+            f"{SDIST_FILE}: sha256 {actual} does not match the pinned {SDIST_SHA256}"
+        )
+    return sdist
+
+
+def extract_monocypher(sdist: Path, dest: Path) -> None:
+    prefix = f"{SDIST_NAME}-{SDIST_VERSION}/"
+    with tarfile.open(sdist) as archive:
+        for name in MONOCYPHER_FILES:
+            member = archive.getmember(prefix + name)
+            source = archive.extractfile(member)
+            if source is None:
+                raise BuildError(f"{name} missing from {SDIST_FILE}")
+            (dest / name).write_bytes(source.read())
+
+
+def compile_guest(output: Path) -> str:
+    """Compile shim.c + Monocypher into ``output``; return its sha256."""
+    sdist = fetch_sdist()
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        extract_monocypher(sdist, work)
+        shutil.copyfile(GUEST_DIR / "shim.c", work / "shim.c")
+        target = work / "mcfields.wasm"
+        # Relative paths and a fixed working directory keep the build
+        # independent of where the checkout lives.
+        cmd = [sys.executable, "-m", "ziglang", "cc", *CFLAGS, "-I.", "-o", target.name, "shim.c"]
+        env = dict(os.environ, ZIG_GLOBAL_CACHE_DIR=str(CACHE_DIR / "zig"),
+                   ZIG_LOCAL_CACHE_DIR=str(CACHE_DIR / "zig"))
+        result = subprocess.run(cmd, cwd=work, capture_output=True, text=True, env=env)
+        if result.returncode != 0:
+            raise BuildError(f"compiling the guest failed:\n{result.stderr}")
+        output.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(target, output)
+    return sha256_file(output)
+
+
+def expected_digest() -> str:
+    return EXPECTED_DIGEST_FILE.read_text().split()[0]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="store_true",
+                        help="build into a temp dir and compare with guest/wasm.sha256")
+    parser.add_argument("--record", action="store_true",
+                        help="write the digest of this build to guest/wasm.sha256")
+    parser.add_argument("--output", type=Path, default=OUTPUT)
+    args = parser.parse_args(argv)
+    if args.check:
+        with tempfile.TemporaryDirectory() as tmp:
+            digest = compile_guest(Path(tmp) / "mcfields.wasm")
+    else:
+        digest = compile_guest(args.output)
+        print(f"built {args.output} sha256 {digest}")
+    if args.record:
+        EXPECTED_DIGEST_FILE.write_text(f"{digest}  mcfields.wasm\n")
+        return 0
+    if digest != expected_digest():
+        print(f"sha256 {digest} differs from the recorded {expected_digest()}", file=sys.stderr)
+        return 1
+    if args.check:
+        print(f"reproducible: sha256 {digest}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

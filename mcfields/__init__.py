@@ -1,0 +1,38 @@
+"""mcfields: Django model fields sealed with Monocypher's XChaCha20-Poly1305.
+
+Public names are resolved lazily (PEP 562) so that ``mcfields.crypto`` can
+be imported without Django.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .exceptions import DecryptionError, MCFieldsError
+
+__all__ = [
+    "DecryptionError",
+    "EncryptedBinaryField",
+    "EncryptedManager",
+    "EncryptedTextField",
+    "MCFieldsError",
+    "Sealed",
+]
+
+_LAZY = {
+    "EncryptedTextField": "mcfields.fields",
+    "EncryptedBinaryField": "mcfields.fields",
+    "Sealed": "mcfields.sealed",
+    "EncryptedManager": "mcfields.managers",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'mcfields' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value

@@ -1,0 +1,20 @@
+"""Private bindings to the WebAssembly guest (layer 1).
+
+Imports only wasmtime, the standard library and ``mcfields.exceptions``.
+"""
+
+from .runtime import (
+    AEAD_FRAME_OVERHEAD,
+    DEFAULT_MAX_TEXT_SIZE,
+    Guest,
+    get_guest,
+    wasm_bytes,
+)
+
+__all__ = [
+    "AEAD_FRAME_OVERHEAD",
+    "DEFAULT_MAX_TEXT_SIZE",
+    "Guest",
+    "get_guest",
+    "wasm_bytes",
+]

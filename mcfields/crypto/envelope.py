@@ -1,0 +1,121 @@
+"""The envelope: version, key id, nonce, MAC, ciphertext (docs/FORMAT.md)."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import os
+import struct
+from collections.abc import Iterable
+
+from .._guest import get_guest
+from ..exceptions import DecryptionError, InvalidKeyError
+from .keys import KEY_ID_SIZE, Key
+
+VERSION = 1
+VERSION_BYTE = bytes([VERSION])
+NONCE_SIZE = 24
+MAC_SIZE = 16
+HEADER_SIZE = 1 + KEY_ID_SIZE
+#: Bytes an envelope adds to the plaintext.
+OVERHEAD = HEADER_SIZE + NONCE_SIZE + MAC_SIZE
+#: Prefix of the ASCII form stored by EncryptedTextField.
+TEXT_PREFIX = "mcf1:"
+
+_U32 = struct.Struct("<I")
+
+
+def binding(label: str, pk: str) -> bytes:
+    """Associated data that binds a value to a column (label) and a row (pk).
+
+    Each part is length-prefixed, so no two (label, pk) pairs encode alike.
+    """
+    label_b = label.encode("utf-8")
+    pk_b = pk.encode("utf-8")
+    return b"".join((_U32.pack(len(label_b)), label_b, _U32.pack(len(pk_b)), pk_b))
+
+
+def key_id_of(envelope: bytes) -> bytes:
+    """The key id an envelope was sealed under; DecryptionError if malformed."""
+    if len(envelope) < OVERHEAD:
+        raise DecryptionError(f"envelope is {len(envelope)} bytes, shorter than {OVERHEAD}")
+    if envelope[0] != VERSION:
+        raise DecryptionError(f"unknown envelope version {envelope[0]}")
+    return bytes(envelope[1:HEADER_SIZE])
+
+
+def to_text(envelope: bytes) -> str:
+    """ASCII form for text columns: prefix + unpadded URL-safe base64."""
+    return TEXT_PREFIX + base64.urlsafe_b64encode(envelope).rstrip(b"=").decode("ascii")
+
+
+def from_text(text: str) -> bytes:
+    if not isinstance(text, str) or not text.startswith(TEXT_PREFIX):
+        raise DecryptionError("stored text is not an mcfields envelope")
+    body = text[len(TEXT_PREFIX):]
+    try:
+        return base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))
+    except (binascii.Error, ValueError):
+        raise DecryptionError("stored text is not valid base64") from None
+
+
+def is_text_envelope(text: str) -> bool:
+    return isinstance(text, str) and text.startswith(TEXT_PREFIX)
+
+
+class Keyring:
+    """The configured keys: the first seals, every one opens.
+
+    ``seal``/``open`` are the crypto API: bytes in, bytes out, with the
+    caller's associated data (``context``) bound into the MAC together with
+    the envelope header.
+    """
+
+    __slots__ = ("keys", "primary", "_by_id")
+
+    def __init__(self, keys: Iterable[Key]) -> None:
+        self.keys: tuple[Key, ...] = tuple(keys)
+        if not self.keys:
+            raise InvalidKeyError("a keyring needs at least one key")
+        by_id: dict[bytes, Key] = {}
+        for index, key in enumerate(self.keys):
+            if key.key_id in by_id:
+                raise InvalidKeyError(
+                    f"key at index {index} has the same key id ({key.id_hex}) as an earlier key"
+                )
+            by_id[key.key_id] = key
+        self._by_id = by_id
+        self.primary = self.keys[0]
+
+    @classmethod
+    def from_strings(cls, texts: Iterable[str | bytes]) -> Keyring:
+        return cls(Key.from_string(t) for t in texts)
+
+    def seal(self, plaintext: bytes, context: bytes = b"") -> bytes:
+        key = self.primary
+        header = VERSION_BYTE + key.key_id
+        tail = get_guest().seal(key._aead_key, os.urandom(NONCE_SIZE), header + context, plaintext)
+        return header + tail
+
+    def open(self, envelope: bytes, context: bytes = b"") -> bytes:
+        key_id = key_id_of(envelope)
+        key = self._by_id.get(key_id)
+        if key is None:
+            raise DecryptionError("sealed under a key that is not configured", key_id=key_id.hex())
+        view = memoryview(envelope)
+        plaintext = get_guest().open(key._aead_key, view[:HEADER_SIZE].tobytes() + context,
+                                     view[HEADER_SIZE:])
+        if plaintext is None:
+            raise DecryptionError(
+                "authentication failed: the value was altered, moved to another "
+                "row or column, or sealed under a different key with the same id",
+                key_id=key_id.hex(),
+            )
+        return plaintext
+
+    def needs_reseal(self, envelope: bytes) -> bool:
+        """True when ``envelope`` is not under the primary key (cf. must_update)."""
+        return key_id_of(envelope) != self.primary.key_id
+
+    def knows(self, key_id: bytes) -> bool:
+        return key_id in self._by_id
