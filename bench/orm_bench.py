@@ -1,0 +1,113 @@
+"""ORM benchmark (DESIGN P3): create N rows one by one, load them, read the
+field; 1 KiB text on SQLite.  mcfields against a plain TextField and
+django-fernet-encrypted-fields, in one process, best of several rounds.
+
+    python bench/orm_bench.py [--rows 10000] [--rounds 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
+
+
+def configure(db_path: str) -> None:
+    import django
+    from django.conf import settings
+
+    from mcfields.crypto import generate_key
+
+    settings.configure(
+        INSTALLED_APPS=["django.contrib.contenttypes", "mcfields", "benchapp"],
+        DATABASES={"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": db_path}},
+        DEFAULT_AUTO_FIELD="django.db.models.BigAutoField",
+        USE_TZ=True,
+        SECRET_KEY="bench-only",
+        SALT_KEY="bench-only-salt",  # django-fernet-encrypted-fields
+        MCFIELDS_KEYS=[generate_key()],
+    )
+    django.setup()
+
+
+def create_tables() -> None:
+    from django.apps import apps
+    from django.db import connection
+
+    with connection.schema_editor() as editor:
+        for model in apps.get_app_config("benchapp").get_models():
+            editor.create_model(model)
+
+
+def run_workload(model, rows: int, text: str) -> dict[str, float]:
+    from django.db import transaction
+
+    model.objects.all().delete()
+    start = time.perf_counter()
+    # One transaction, as an import job would do; each create() is its own
+    # INSERT (plus mcfields' binding write for database-assigned pks).
+    with transaction.atomic():
+        for _ in range(rows):
+            model.objects.create(body=text)
+    created = time.perf_counter()
+    objs = list(model.objects.all())
+    loaded = time.perf_counter()
+    total = 0
+    for obj in objs:
+        total += len(obj.body)
+    read = time.perf_counter()
+    assert total == rows * len(text), "a value did not round-trip"
+    return {
+        "create": created - start,
+        "load": loaded - created,
+        "read": read - loaded,
+        "total": read - start,
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=10_000)
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        configure(os.path.join(tmp, "bench.sqlite3"))
+        create_tables()
+        from benchapp.models import FernetNote, PlainNote, SealedNote, SealedUUIDNote
+
+        text = ("0123456789abcdef" * 64)[:1024]
+        contenders = [
+            ("plain TextField", PlainNote),
+            ("mcfields (BigAutoField pk)", SealedNote),
+            ("mcfields (UUID pk)", SealedUUIDNote),
+            ("django-fernet-encrypted-fields", FernetNote),
+        ]
+        best: dict[str, dict[str, float]] = {}
+        for _ in range(args.rounds):
+            for name, model in contenders:
+                result = run_workload(model, args.rows, text)
+                if name not in best or result["total"] < best[name]["total"]:
+                    best[name] = result
+    base = best["plain TextField"]["total"]
+    fernet = best["django-fernet-encrypted-fields"]["total"]
+    print(f"P3 ORM workload: {args.rows} rows x 1 KiB text, SQLite, best of {args.rounds}")
+    print(f"{'':32} {'create':>9} {'load':>9} {'read':>9} {'total':>9} "
+          f"{'vs plain':>9} {'vs fernet':>9}")
+    for name, r in best.items():
+        print(f"{name:32} {r['create']:8.3f}s {r['load']:8.3f}s {r['read']:8.3f}s "
+              f"{r['total']:8.3f}s {r['total'] / base:8.2f}x {r['total'] / fernet:8.2f}x")
+    for name in ("mcfields (BigAutoField pk)", "mcfields (UUID pk)"):
+        ratio = best[name]["total"] / base
+        verdict = "meets" if ratio <= 1.3 and best[name]["total"] < fernet else "MISSES"
+        print(f"bar P3 (<= 1.3x plain, faster than fernet): {name}: {ratio:.2f}x -> {verdict}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

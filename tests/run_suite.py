@@ -1,0 +1,74 @@
+"""Run the whole suite: every test on SQLite, then the database tests on
+PostgreSQL when a server is reachable, and say which ran.
+
+``MCFIELDS_REQUIRE_POSTGRES=1`` (set by .ci/run) turns an unreachable
+server into a failure instead of a skip.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+# Test folders whose tests talk to the database; they run on both backends.
+DB_SUITES = ["tests/django", "tests/rotation", "tests/adoption"]
+
+
+def postgres_reachable() -> str | None:
+    """None when reachable, else the reason."""
+    try:
+        import psycopg
+    except ImportError:
+        return "psycopg is not installed"
+    try:
+        psycopg.connect(
+            host=os.environ.get("PGHOST", "localhost"),
+            port=os.environ.get("PGPORT", "5432"),
+            user=os.environ.get("PGUSER", "mcfields"),
+            password=os.environ.get("PGPASSWORD", "mcfields"),
+            dbname=os.environ.get("PGDATABASE", "mcfields"),
+            connect_timeout=3,
+        ).close()
+    except psycopg.Error as exc:
+        return str(exc).strip().splitlines()[0]
+    return None
+
+
+def pytest(args: list[str], env: dict[str, str]) -> int:
+    cmd = [sys.executable, "-m", "pytest", *args]
+    print("$", " ".join(cmd), flush=True)
+    return subprocess.call(cmd, cwd=ROOT, env=env)
+
+
+def main() -> int:
+    env = dict(os.environ)
+    env.pop("MCFIELDS_TEST_DB", None)
+    ran = []
+    print("== SQLite: full suite ==", flush=True)
+    status = pytest(sys.argv[1:], env)
+    ran.append(f"SQLite: {'passed' if status == 0 else 'FAILED'}")
+
+    suites = [s for s in DB_SUITES if (ROOT / s).is_dir()]
+    reason = postgres_reachable()
+    if reason is None and suites:
+        print("== PostgreSQL: database suites ==", flush=True)
+        pg_status = pytest([*suites, *sys.argv[1:]], dict(env, MCFIELDS_TEST_DB="postgres"))
+        ran.append(f"PostgreSQL: {'passed' if pg_status == 0 else 'FAILED'}")
+        status = status or pg_status
+    elif reason is not None:
+        if os.environ.get("MCFIELDS_REQUIRE_POSTGRES") == "1":
+            ran.append(f"PostgreSQL: REQUIRED but unreachable ({reason})")
+            status = status or 1
+        else:
+            ran.append(f"PostgreSQL: skipped, server not reachable ({reason})")
+    print("== summary ==")
+    for line in ran:
+        print("  " + line)
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())
