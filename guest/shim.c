@@ -35,9 +35,10 @@
 
 extern unsigned char __heap_base[];
 
-static uint32_t memory_bytes(void)
+/* 64-bit: a full 4 GiB memory would wrap a 32-bit product to 0. */
+static uint64_t memory_bytes(void)
 {
-    return (uint32_t)__builtin_wasm_memory_size(0) * 65536u;
+    return (uint64_t)__builtin_wasm_memory_size(0) * 65536u;
 }
 
 /* True when [frame, frame + a + b + c) lies inside linear memory. */

@@ -16,12 +16,18 @@ class PlainNote(models.Model):
     class Meta:
         app_label = "benchapp"
 
+    def __str__(self) -> str:
+        return f"{type(self).__name__} {self.pk}"
+
 
 class SealedNote(models.Model):
     body = EncryptedTextField()
 
     class Meta:
         app_label = "benchapp"
+
+    def __str__(self) -> str:
+        return f"{type(self).__name__} {self.pk}"
 
 
 class SealedUUIDNote(models.Model):
@@ -31,9 +37,15 @@ class SealedUUIDNote(models.Model):
     class Meta:
         app_label = "benchapp"
 
+    def __str__(self) -> str:
+        return f"{type(self).__name__} {self.pk}"
+
 
 class FernetNote(models.Model):
     body = FernetTextField()
 
     class Meta:
         app_label = "benchapp"
+
+    def __str__(self) -> str:
+        return f"{type(self).__name__} {self.pk}"

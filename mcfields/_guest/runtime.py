@@ -32,9 +32,10 @@ import platform
 import stat
 import tempfile
 import threading
+from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import wasmtime
 
@@ -395,8 +396,13 @@ class Guest:
 
     # -- operations -------------------------------------------------------
 
-    def seal(self, key: bytes, nonce: bytes, ad: bytes, text: bytes) -> bytes:
-        """XChaCha20-Poly1305 lock; returns ``nonce || mac || ciphertext``."""
+    def seal(self, key: bytes, nonce: bytes, ad: bytes, text: bytes, prefix: bytes = b"") -> bytes:
+        """XChaCha20-Poly1305 lock; returns ``prefix || nonce || mac || ciphertext``.
+
+        ``prefix`` (e.g. the envelope header) is joined in the one copy out of
+        guest memory: concatenating it afterwards would allocate and fill a
+        second buffer of the value's size (about 0.7 ms for 1 MiB).
+        """
         if len(key) != KEY_SIZE or len(nonce) != NONCE_SIZE:
             raise ValueError("key must be 32 bytes and nonce 24 bytes")
         ad_len, text_len = len(ad), len(text)
@@ -417,7 +423,7 @@ class Guest:
             raise GuestError(f"guest seal failed with code {rc}")
         # The plaintext was overwritten in place; key and ad were wiped by
         # the guest; what remains is the public ciphertext.
-        return view[nonce_at:end].tobytes()
+        return b"".join((prefix, view[nonce_at:end]))
 
     def open(self, key: bytes, ad: bytes, sealed: bytes | memoryview) -> bytes | None:
         """XChaCha20-Poly1305 unlock of ``nonce || mac || ciphertext``.

@@ -50,13 +50,29 @@ def to_text(envelope: bytes) -> str:
 
 
 def from_text(text: str) -> bytes:
+    """The envelope in a text column; DecryptionError unless it is exactly
+    what ``to_text`` writes.
+
+    Only the canonical form is accepted (RFC 4648 section 3.5): URL-safe
+    alphabet, no padding, no other characters, zero unused bits in the last
+    character.  A lenient decoder would map several stored strings to one
+    envelope, so that some changes to the stored text (a flipped low bit in
+    the last character, added padding or junk characters) would still open.
+    """
     if not isinstance(text, str) or not text.startswith(TEXT_PREFIX):
         raise DecryptionError("stored text is not an mcfields envelope")
     body = text[len(TEXT_PREFIX):]
+    if "=" in body or "+" in body or "/" in body:
+        raise DecryptionError("stored text is not canonical unpadded base64url")
     try:
-        return base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))
+        envelope = base64.b64decode(body + "=" * (-len(body) % 4), altchars=b"-_",
+                                    validate=True)
     except (binascii.Error, ValueError):
         raise DecryptionError("stored text is not valid base64") from None
+    tail = len(envelope) % 3
+    if tail and to_text(envelope[-tail:])[-1] != body[-1]:
+        raise DecryptionError("stored text is not canonical unpadded base64url")
+    return envelope
 
 
 def is_text_envelope(text: str) -> bool:
@@ -94,17 +110,25 @@ class Keyring:
     def seal(self, plaintext: bytes, context: bytes = b"") -> bytes:
         key = self.primary
         header = VERSION_BYTE + key.key_id
-        tail = get_guest().seal(key._aead_key, os.urandom(NONCE_SIZE), header + context, plaintext)
-        return header + tail
+        return get_guest().seal(key._aead_key, os.urandom(NONCE_SIZE), header + context,
+                                plaintext, prefix=header)
 
     def open(self, envelope: bytes, context: bytes = b"") -> bytes:
         key_id = key_id_of(envelope)
         key = self._by_id.get(key_id)
         if key is None:
             raise DecryptionError("sealed under a key that is not configured", key_id=key_id.hex())
+        guest = get_guest()
+        if len(envelope) - OVERHEAD > guest.max_text_size:
+            # Larger than any value this process would seal: a bad envelope,
+            # not a caller error (ValueTooLargeError is for values to seal).
+            raise DecryptionError(
+                f"envelope of {len(envelope)} bytes is larger than the maximum value size",
+                key_id=key_id.hex(),
+            )
         view = memoryview(envelope)
-        plaintext = get_guest().open(key._aead_key, view[:HEADER_SIZE].tobytes() + context,
-                                     view[HEADER_SIZE:])
+        plaintext = guest.open(key._aead_key, view[:HEADER_SIZE].tobytes() + context,
+                               view[HEADER_SIZE:])
         if plaintext is None:
             raise DecryptionError(
                 "authentication failed: the value was altered, moved to another "

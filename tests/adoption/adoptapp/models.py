@@ -1,0 +1,26 @@
+"""Models whose columns started as plain TextField/BinaryField (migration
+0001) and were turned into encrypted fields by migration 0002, which seals
+the existing values with mcfields.operations.EncryptColumn."""
+
+import uuid
+
+from django.db import models
+
+from mcfields import EncryptedBinaryField, EncryptedTextField
+
+
+class Note(models.Model):
+    text = EncryptedTextField()
+    blob = EncryptedBinaryField(null=True)
+
+    def __str__(self) -> str:
+        return f"{type(self).__name__} {self.pk}"
+
+
+class UUIDNote(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    text = EncryptedTextField()
+    blob = EncryptedBinaryField(null=True)
+
+    def __str__(self) -> str:
+        return f"{type(self).__name__} {self.pk}"

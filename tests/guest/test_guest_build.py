@@ -1,0 +1,102 @@
+"""The guest build: reproducible, pinned, hash-checked, minimal exports."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import wasmtime
+
+from mcfields._guest import wasm_bytes
+
+ROOT = Path(__file__).resolve().parents[2]
+BUILD_SCRIPT = ROOT / "guest" / "build.py"
+RECORDED = (ROOT / "guest" / "wasm.sha256").read_text().split()[0]
+INSTALLED = ROOT / "mcfields" / "_guest" / "mcfields.wasm"
+# DESIGN.md, "Guest and its build".
+PINNED_SDIST_SHA256 = "5e56e3d3eb770a53e0b9f6274146663c11a11f3d0de5cd48e3be0428d1b07a4a"
+
+
+def load_build_module():
+    spec = importlib.util.spec_from_file_location("mcfields_guest_build", BUILD_SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_recorded_digest_is_a_sha256() -> None:
+    assert len(RECORDED) == 64 and int(RECORDED, 16) >= 0
+
+
+def test_installed_wasm_matches_recorded_digest() -> None:
+    assert hashlib.sha256(INSTALLED.read_bytes()).hexdigest() == RECORDED
+
+
+def test_runtime_loads_the_installed_wasm() -> None:
+    assert hashlib.sha256(wasm_bytes()).hexdigest() == RECORDED
+
+
+def test_rebuild_is_reproducible(tmp_path) -> None:
+    """`python guest/build.py --check` rebuilds into a temp dir and compares.
+
+    zig's compile cache is normally kept in guest/.cache/zig, and a cache hit
+    would not prove anything, so the build runs with an empty cache directory
+    (the verified sdist is copied in when present, else pip downloads it).
+    """
+    build = load_build_module()
+    cached_sdist = build.CACHE_DIR / build.SDIST_FILE
+    if cached_sdist.exists():
+        shutil.copyfile(cached_sdist, tmp_path / build.SDIST_FILE)
+    result = subprocess.run(
+        [sys.executable, str(BUILD_SCRIPT), "--check"],
+        capture_output=True, text=True, timeout=600, cwd=ROOT,
+        env=dict(os.environ, MCFIELDS_BUILD_CACHE=str(tmp_path)),
+    )
+    assert result.returncode == 0, result.stderr
+    assert f"reproducible: sha256 {RECORDED}" in result.stdout
+
+
+def test_build_pins_the_design_sdist() -> None:
+    build = load_build_module()
+    assert build.SDIST_NAME == "pymonocypher"
+    assert build.SDIST_VERSION == "4.0.3.4"
+    assert build.SDIST_SHA256 == PINNED_SDIST_SHA256
+
+
+def test_build_rejects_a_tampered_sdist(tmp_path, monkeypatch) -> None:
+    """A download whose sha256 is not the pinned one is refused and removed."""
+    build = load_build_module()
+    monkeypatch.setattr(build, "CACHE_DIR", tmp_path)
+
+    def fake_pip_download(cmd, **kwargs):
+        dest = Path(cmd[cmd.index("--dest") + 1])
+        (dest / build.SDIST_FILE).write_bytes(b"not the pinned sdist")
+        return subprocess.CompletedProcess(cmd, 0, "", "")
+
+    monkeypatch.setattr(build.subprocess, "run", fake_pip_download)
+    with pytest.raises(build.BuildError, match="does not match the pinned"):
+        build.fetch_sdist()
+    assert not (tmp_path / build.SDIST_FILE).exists()
+
+
+def test_module_exports_only_what_the_host_calls() -> None:
+    engine = wasmtime.Engine()
+    module = wasmtime.Module(engine, wasm_bytes())
+    assert sorted(e.name for e in module.exports) == sorted(
+        ["memory", "mc_heap_base", "mc_wipe", "mc_seal", "mc_open", "mc_blake2b"]
+    )
+    # The guest cannot call out to the host at all.
+    assert list(module.imports) == []
+
+
+def test_wasm_is_stripped() -> None:
+    data = wasm_bytes()
+    assert len(data) < 64 * 1024
+    for section in (b".debug_info", b"producers", b"shim.c", str(ROOT).encode()):
+        assert section not in data

@@ -1,0 +1,152 @@
+"""R6: after every operation, guest memory holds no key and no plaintext.
+
+The secrets are distinctive random values; the whole of linear memory is
+searched, at every offset, for any 12-byte substring of each (a partial
+leak counts).  Besides the
+caller's key and plaintext, the Monocypher-internal secrets derived from them
+(the HChaCha20 subkey and the Poly1305 one-time key) are searched too.  A
+positive control shows that the search does see the frame.
+"""
+
+from __future__ import annotations
+
+import os
+
+import monocypher
+import pytest
+from Crypto.Cipher import ChaCha20
+
+from mcfields._guest import Guest, get_guest
+from mcfields.crypto import Key, Keyring, binding
+from mcfields.exceptions import DecryptionError, ValueTooLargeError
+
+WINDOW = 12
+
+
+def leaks(memory: bytes, secrets: dict[str, bytes]) -> dict[str, set[int]]:
+    """For each secret, the offsets in ``memory`` where some WINDOW-byte
+    substring of it occurs (every offset of memory is tried)."""
+    windows: dict[bytes, str] = {}
+    for name, value in secrets.items():
+        assert len(value) >= WINDOW, name
+        for i in range(len(value) - WINDOW + 1):
+            windows[value[i:i + WINDOW]] = name
+    found: dict[str, set[int]] = {}
+    get = windows.get
+    for offset in range(len(memory) - WINDOW + 1):
+        name = get(memory[offset:offset + WINDOW])
+        if name is not None:
+            found.setdefault(name, set()).add(offset)
+    return found
+
+
+def assert_absent(guest: Guest, **secrets: bytes) -> None:
+    found = leaks(guest.memory_snapshot(), secrets)
+    assert not found, f"left in guest memory: { {k: sorted(v)[:5] for k, v in found.items()} }"
+
+
+def internal_secrets(key: bytes, nonce: bytes, prefix: str = "") -> dict[str, bytes]:
+    """Secrets Monocypher derives inside crypto_aead_lock/unlock."""
+    subkey = monocypher.chacha20_h(key, nonce[:16])
+    poly_key = ChaCha20.new(key=subkey, nonce=bytes(4) + nonce[16:]).encrypt(bytes(32))
+    return {prefix + "hchacha_subkey": subkey, prefix + "poly1305_key": poly_key}
+
+
+def distinctive(size: int) -> bytes:
+    value = os.urandom(size)
+    assert len(set(value)) > min(size, 256) // 4  # not a run of one byte
+    return value
+
+
+@pytest.fixture
+def fresh_guest() -> Guest:
+    return Guest()
+
+
+@pytest.mark.parametrize("size", [32, 64, 1000, 200_000])
+def test_no_key_or_plaintext_after_seal(fresh_guest: Guest, size: int) -> None:
+    key, nonce, text, ad = distinctive(32), os.urandom(24), distinctive(size), distinctive(40)
+    sealed = fresh_guest.seal(key, nonce, ad, text)
+    memory = fresh_guest.memory_snapshot()
+    assert sealed[40:] in memory  # positive control: the snapshot sees the frame
+    assert_absent(fresh_guest, key=key, plaintext=text, ad=ad, **internal_secrets(key, nonce))
+
+
+@pytest.mark.parametrize("size", [32, 64, 1000, 200_000])
+def test_no_key_or_plaintext_after_open(fresh_guest: Guest, size: int) -> None:
+    key, nonce, text, ad = distinctive(32), os.urandom(24), distinctive(size), distinctive(40)
+    sealed = Guest().seal(key, nonce, ad, text)
+    assert fresh_guest.open(key, ad, sealed) == text
+    assert_absent(fresh_guest, key=key, plaintext=text, ad=ad, **internal_secrets(key, nonce))
+
+
+@pytest.mark.parametrize("how", ["tag", "ciphertext", "ad", "key"])
+def test_no_key_or_plaintext_after_failed_open(fresh_guest: Guest, how: str) -> None:
+    key, nonce, text, ad = distinctive(32), os.urandom(24), distinctive(500), distinctive(40)
+    sealed = bytearray(Guest().seal(key, nonce, ad, text))
+    open_key, open_ad = key, ad
+    if how == "tag":
+        sealed[30] ^= 1
+    elif how == "ciphertext":
+        sealed[-1] ^= 1
+    elif how == "ad":
+        open_ad = ad[:-1] + bytes([ad[-1] ^ 1])
+    else:
+        open_key = key[:-1] + bytes([key[-1] ^ 1])
+    assert fresh_guest.open(open_key, open_ad, bytes(sealed)) is None
+    assert_absent(fresh_guest, key=key, open_key=open_key, plaintext=text,
+                  **internal_secrets(key, nonce), **internal_secrets(open_key, nonce, "open_"))
+
+
+def test_no_key_after_blake2b(fresh_guest: Guest) -> None:
+    key, msg = distinctive(64), distinctive(300)
+    digest = fresh_guest.blake2b(key, msg, 64)
+    assert_absent(fresh_guest, key=key, digest=digest)
+
+
+def test_nothing_written_for_a_value_over_the_cap() -> None:
+    guest = Guest(max_text_size=4096)
+    key, text = distinctive(32), distinctive(5000)
+    with pytest.raises(ValueTooLargeError):
+        guest.seal(key, os.urandom(24), b"", text)
+    assert_absent(guest, key=key, plaintext=text)
+
+
+def test_keyring_leaves_no_settings_key_derived_key_or_plaintext() -> None:
+    """The crypto API on this thread's guest: Key derivation, seal, open,
+    failed open.  Checked after each step."""
+    guest = get_guest()
+    settings_key = distinctive(32)
+    key = Key(settings_key)
+    aead_key = key._aead_key
+    assert_absent(guest, settings_key=settings_key, aead_key=aead_key)
+
+    ring = Keyring([key])
+    plaintext = distinctive(3000)
+    context = binding("tests.Wipe.field", "17")
+    envelope = ring.seal(plaintext, context)
+    assert envelope[45:] in guest.memory_snapshot()  # positive control
+    nonce = envelope[5:29]
+    assert_absent(guest, settings_key=settings_key, aead_key=aead_key, plaintext=plaintext,
+                  **internal_secrets(aead_key, nonce))
+
+    assert ring.open(envelope, context) == plaintext
+    assert_absent(guest, settings_key=settings_key, aead_key=aead_key, plaintext=plaintext,
+                  **internal_secrets(aead_key, nonce))
+
+    with pytest.raises(DecryptionError):
+        ring.open(envelope, binding("tests.Wipe.field", "18"))
+    assert_absent(guest, settings_key=settings_key, aead_key=aead_key, plaintext=plaintext,
+                  **internal_secrets(aead_key, nonce))
+
+
+def test_detector_finds_a_partial_leak(fresh_guest: Guest) -> None:
+    """Negative control: 13 bytes from the middle of a secret, written at an
+    odd address below the heap base (the shadow stack), are found."""
+    secret = distinctive(64)
+    at = fresh_guest.heap_base - 1001
+    fresh_guest._view[at:at + 13] = secret[20:33]
+    found = leaks(fresh_guest.memory_snapshot(), {"secret": secret})
+    assert found == {"secret": {at, at + 1}}
+    with pytest.raises(AssertionError, match="left in guest memory"):
+        assert_absent(fresh_guest, secret=secret)
