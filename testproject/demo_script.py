@@ -1,0 +1,112 @@
+"""`make demo`: what mcfields stores, what the app reads, and what it refuses.
+
+Runs on the demo project's SQLite database (testproject/db.sqlite3, the one
+`make serve` uses): migrates, creates a few rows, shows each encrypted
+column as the database holds it next to what the application reads, moves
+a ciphertext to another row to show that it no longer opens, puts it back,
+and ends with how to open the admin. The plaintexts printed here are the
+demo's own sample data.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import textwrap
+
+
+def banner(title: str) -> None:
+    print()
+    print(f"== {title} " + "=" * max(0, 70 - len(title)))
+
+
+def short(value: object, width: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
+def main() -> int:
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "testproject.settings")
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+    from django.db import connection
+
+    from mcfields import DecryptionError
+    from mcfields.conf import get_keyring
+    from testproject.demo.models import Contact, Note
+
+    banner("1. migrate (SQLite: %s)" % connection.settings_dict["NAME"])
+    call_command("migrate", interactive=False, verbosity=0)
+    print("database is up to date")
+    print(f"sealing key id: {get_keyring().primary.id_hex} "
+          f"({len(get_keyring().keys)} key(s) configured in MCFIELDS_KEYS)")
+
+    banner("2. create rows (a BigAutoField pk and a UUID pk)")
+    note = Note.objects.create(
+        title="Visit 2026-11-24",
+        body="Patient reports mild headache; prescribed rest.",
+        attachment=b"%PDF-1.7 scanned referral letter",
+    )
+    contact = Contact.objects.create(
+        name="Ada", email="ada@example.org", phone="+44 20 7946 0958",
+        remarks="prefers email",
+    )
+    other = Note.objects.create(title="Visit 2026-11-25", body="Follow-up: all clear.")
+    print(f"Note pk={note.pk}, Note pk={other.pk}, Contact pk={contact.pk}")
+
+    banner("3. what the database holds vs what the app reads")
+    rows = [
+        ("demo_note", "body", "id", note.pk, Note, "body"),
+        ("demo_note", "attachment", "id", note.pk, Note, "attachment"),
+        ("demo_contact", "email", "id", contact.pk.hex, Contact, "email"),
+        ("demo_contact", "phone", "id", contact.pk.hex, Contact, "phone"),
+    ]
+    for table, column, pk_col, db_pk, model, attr in rows:
+        with connection.cursor() as cursor:
+            cursor.execute(f"SELECT {column} FROM {table} WHERE {pk_col} = %s", [db_pk])
+            (raw,) = cursor.fetchone()
+        if isinstance(raw, (bytes, memoryview)):
+            raw = bytes(raw)
+            stored = f"{len(raw)} bytes: {raw[:24].hex()}..."
+        else:
+            stored = short(raw)
+        loaded = getattr(model.objects.get(pk=model._meta.pk.to_python(db_pk)), attr)
+        print(f"{model.__name__}.{attr}")
+        print(f"   database: {stored}")
+        print(f"   app reads: {short(loaded)}")
+    print()
+    print("values() yields Sealed objects, never plaintext:")
+    for sealed in Note.objects.filter(pk=note.pk).values_list("body", flat=True):
+        print(f"   {sealed!r}")
+
+    banner("4. a ciphertext moved to another row does not open")
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT body FROM demo_note WHERE id = %s", [note.pk])
+        (stolen,) = cursor.fetchone()
+        cursor.execute("SELECT body FROM demo_note WHERE id = %s", [other.pk])
+        (original,) = cursor.fetchone()
+        cursor.execute("UPDATE demo_note SET body = %s WHERE id = %s", [stolen, other.pk])
+    print(f"copied the body column of row {note.pk} into row {other.pk} with raw SQL")
+    try:
+        Note.objects.get(pk=other.pk).body  # noqa: B018 - the read is the demo
+    except DecryptionError as exc:
+        print("reading it raises mcfields.DecryptionError:")
+        print(textwrap.indent(textwrap.fill(str(exc), 76), "   "))
+    else:
+        print("UNEXPECTED: the moved value opened")
+        return 1
+    with connection.cursor() as cursor:
+        cursor.execute("UPDATE demo_note SET body = %s WHERE id = %s", [original, other.pk])
+    print(f"restored row {other.pk}: {short(Note.objects.get(pk=other.pk).body)}")
+
+    banner("5. next")
+    print("Open the admin:  make serve   then http://127.0.0.1:8000/admin/")
+    print("                 user: demo   password: demo   (demo only)")
+    print("Run the tests:   make test")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
