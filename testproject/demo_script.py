@@ -37,7 +37,7 @@ def main() -> int:
     from mcfields.conf import get_keyring
     from testproject.demo.models import Contact, Note
 
-    banner("1. migrate (SQLite: %s)" % connection.settings_dict["NAME"])
+    banner(f"1. migrate (SQLite: {connection.settings_dict['NAME']})")
     call_command("migrate", interactive=False, verbosity=0)
     print("database is up to date")
     print(f"sealing key id: {get_keyring().primary.id_hex} "

@@ -24,6 +24,10 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "mcfields",
     "testproject.demo",
+    # Apps used only by the test suite (rotation and adoption of plaintext
+    # columns); they carry their own migrations.
+    "tests.rotation.rotapp",
+    "tests.adoption.adoptapp",
 ]
 
 MIDDLEWARE = [

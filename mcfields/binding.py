@@ -1,0 +1,65 @@
+"""Binding a value to its row: the canonical pk text and the context bytes.
+
+DESIGN "Binding to the row": the associated data of every envelope is
+``crypto.binding(label, pk_text)``, where the label names the column
+(``context=`` or ``"<app_label>.<ModelName>.<field_name>"``) and the pk text
+is the canonical string of the row's primary key.  Sealing and opening must
+agree on that string byte for byte, so it is computed in exactly one place.
+``mcfields.rotation`` imports :func:`pk_text` from here for the same reason.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from django.db import models
+
+__all__ = ["canonical_pk", "pk_text"]
+
+
+def pk_text(pk: Any) -> str:
+    """The canonical text of a Python pk value.
+
+    int -> decimal, UUID -> hyphenated lowercase, str -> itself.  Any other
+    type is refused rather than guessed at: a ``str()`` that differs between
+    the save and the load would make every value of the row unreadable.
+    """
+    kind = type(pk)
+    # Exact-type fast paths first: this runs on every seal and open.
+    if kind is int:
+        return str(pk)
+    if kind is str:
+        return pk
+    if isinstance(pk, bool):
+        raise TypeError("mcfields cannot bind a value to a boolean primary key")
+    if isinstance(pk, int):
+        # int subclasses (IntEnum...) may override __str__; bind the number.
+        return int.__repr__(int(pk))
+    if isinstance(pk, uuid.UUID):
+        return str(pk)
+    if isinstance(pk, str):
+        return str.__str__(pk)
+    if pk is None:
+        raise TypeError("mcfields cannot bind a value to a row without a primary key")
+    raise TypeError(
+        f"mcfields cannot bind a value to a primary key of type {kind.__name__}; "
+        "supported primary keys are integers, UUIDs and strings"
+    )
+
+
+def canonical_pk(model: type[models.Model] | None, pk: Any) -> str:
+    """The pk text for ``pk`` of ``model``, normalised through the pk field.
+
+    A pk assigned by hand may not have its field's Python type yet (``"7"``
+    for an AutoField, a hex string for a UUIDField); ``to_python`` gives the
+    value the row will have once loaded, so saving and loading bind alike.
+    """
+    kind = type(pk)
+    if kind is int or kind is uuid.UUID:
+        return str(pk)
+    if model is not None:
+        pk_field = model._meta.pk
+        if pk_field is not None and pk is not None:
+            pk = pk_field.to_python(pk)
+    return pk_text(pk)

@@ -1,0 +1,419 @@
+"""``EncryptedTextField`` and ``EncryptedBinaryField``.
+
+Each value is sealed with the first configured key, bound to its column
+(the binding label) and its row (the pk) as associated data, and stored as
+an envelope: ASCII text in a text column, or bytes in a binary column.
+
+* Saving (``pre_save``): the value on the instance is sealed for the
+  instance's pk and handed to the query; the instance keeps its plaintext.
+  See :mod:`mcfields.saving` for database-assigned pks and raw saves.
+* Loading (``from_db_value``): the column value becomes a
+  :class:`~mcfields.sealed.Sealed`; nothing is decrypted until the attribute
+  is read (:mod:`mcfields.descriptors`).
+* Querying: ``isnull`` and ``exact=None`` only (:mod:`mcfields.lookups`).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import Any
+
+from django.core import checks
+from django.core.exceptions import FieldError
+from django.db import models
+from django.db.models.expressions import Case
+from django.db.models.signals import class_prepared
+
+from . import conf
+from .binding import canonical_pk
+from .crypto import binding, from_text, to_text
+from .crypto.envelope import HEADER_SIZE, TEXT_PREFIX, VERSION
+from .descriptors import EncryptedDescriptor
+from .exceptions import DecryptionError, ValueTooLargeError
+from .lookups import EncryptedExact, IsNull, refusal
+from .saving import ForSave, install, is_encrypted, is_pending
+from .sealed import NOTHING, UNBOUND, Sealed, cached
+
+__all__ = ["EncryptedBinaryField", "EncryptedTextField", "encrypted_fields"]
+
+_USE_MANAGER = (
+    "Use mcfields.EncryptedManager (objects = EncryptedManager()) for QuerySet.update(), "
+    "bulk_update() and bulk_create(), or assign the value and call save()."
+)
+# The text-form prefix of the first base64 characters that cover the header.
+_HEADER_CHARS = len(TEXT_PREFIX) + 8
+
+
+class EncryptedFieldMixin:
+    """What both fields share: binding, sealing, opening, lookups, checks."""
+
+    _mcfields_encrypted = True
+    descriptor_class = EncryptedDescriptor
+    #: The value an INSERT carries before a database-assigned pk is known.
+    placeholder: ForSave
+
+    # These come from the Django field class the mixin is combined with.
+    name: str
+    attname: str
+    column: str
+    model: type[models.Model]
+    null: bool
+
+    def __init__(self, *args: Any, context: str | None = None, **kwargs: Any) -> None:
+        self.context = context
+        super().__init__(*args, **kwargs)  # type: ignore[call-arg]
+
+    def contribute_to_class(
+        self, cls: type[models.Model], name: str, *args: Any, **kw: Any
+    ) -> None:
+        # A field copied from an abstract base must not keep the base's label.
+        self.__dict__.pop("_label", None)
+        super().contribute_to_class(cls, name, *args, **kw)  # type: ignore[misc]
+
+    def deconstruct(self) -> tuple[str, str, list[Any], dict[str, Any]]:
+        name, path, args, kwargs = super().deconstruct()  # type: ignore[misc]
+        if self.context is not None:
+            kwargs["context"] = self.context
+        return name, path, args, kwargs
+
+    # -- binding -------------------------------------------------------------------
+
+    @property
+    def binding_label(self) -> str:
+        """``context`` if given, else ``"<app_label>.<ModelName>.<field_name>"``."""
+        label = self.__dict__.get("_label")
+        if label is None:
+            if self.context is not None:
+                label = self.context
+            else:
+                meta = self.model._meta
+                label = f"{meta.app_label}.{meta.object_name}.{self.name}"
+            self.__dict__["_label"] = label
+        return label
+
+    @property
+    def pk_attname(self) -> str:
+        """Attribute holding the pk of the table this column lives in."""
+        return self.model._meta.pk.attname
+
+    def _context(self, pk: Any) -> bytes:
+        return binding(self.binding_label, canonical_pk(self.model, pk))
+
+    # -- sealing and opening (also the contract for rotation and admin) ------------
+
+    def seal_for_pk(self, value: Any, pk: Any) -> Any:
+        """The column value for ``value`` in the row whose pk is ``pk``."""
+        if value is None:
+            return None
+        plaintext = self._to_bytes(value)
+        limit = conf.max_value_size()
+        if len(plaintext) > limit:
+            raise ValueTooLargeError(
+                f"{self.model._meta.label}.{self.name}: value of {len(plaintext)} bytes "
+                f"exceeds the maximum of {limit} bytes (MCFIELDS_MAX_VALUE_SIZE)"
+            )
+        envelope = conf.get_keyring().seal(plaintext, self._context(pk))
+        return self._from_envelope(envelope)
+
+    def open_for_pk(self, value: Any, pk: Any) -> Any:
+        """The plaintext of a column value (or ``Sealed``) read from row ``pk``."""
+        if value is None:
+            return None
+        try:
+            if isinstance(value, Sealed):
+                envelope = value.envelope
+            else:
+                envelope = self._to_envelope(value)
+            plaintext = conf.get_keyring().open(envelope, self._context(pk))
+            return self._from_bytes(plaintext)
+        except DecryptionError as exc:
+            raise exc.with_context(
+                model=self.model._meta.label, field=self.name, pk=pk
+            ) from None
+
+    def to_save(self, value: Any, pk: Any) -> ForSave:
+        """The sealed column value of the current value ``value`` for row ``pk``.
+
+        A loaded ``Sealed`` that still belongs to this column and row is
+        written back as it is (not re-encrypted), unless it is under a key
+        other than the first one (then it is re-sealed: saving rotates).
+        """
+        if type(value) is ForSave:
+            return value
+        if type(value) is Sealed:
+            loaded_pk = value._pk
+            if loaded_pk is UNBOUND:
+                loaded_pk = value._pk = pk
+            if value.field is self and self._same_pk(loaded_pk, pk) and not self._stale(value):
+                return ForSave(value.db_value)
+            plaintext = value._plain
+            if plaintext is NOTHING:
+                source = value.field if value.field is not None else self
+                plaintext = value._plain = source.open_for_pk(value, loaded_pk)
+            value = plaintext
+        elif hasattr(value, "resolve_expression"):
+            raise FieldError(
+                f"{self.model._meta.label}.{self.name} is encrypted: an SQL expression "
+                f"({type(value).__name__}) cannot be assigned to it, because the database "
+                "would store its result without sealing it for the row. Assign a plain "
+                "value instead."
+            )
+        return ForSave(self.seal_for_pk(value, pk))
+
+    def remember(self, instance: Any, for_save: ForSave, pk: Any, plaintext: Any) -> None:
+        """Keep the envelope just written, behind the same plaintext object."""
+        instance.__dict__[self.attname] = cached(for_save.db, self, pk, plaintext)
+
+    def _same_pk(self, loaded: Any, current: Any) -> bool:
+        if loaded == current:
+            return True
+        try:
+            return canonical_pk(self.model, loaded) == canonical_pk(self.model, current)
+        except Exception:  # noqa: BLE001 - a pk that does not convert counts as changed
+            return False
+
+    def _stale(self, sealed: Sealed) -> bool:
+        """True when the envelope is under a configured key other than the first."""
+        key_id = self._key_id_of(sealed.db_value)
+        if key_id is None:
+            return False  # not an envelope: leave it as it is
+        ring = conf.get_keyring()
+        return key_id != ring.primary.key_id and ring.knows(key_id)
+
+    # -- pre_save / db conversion --------------------------------------------------
+
+    def pre_save(self, model_instance: models.Model, add: bool) -> Any:
+        data = model_instance.__dict__
+        try:
+            value = data[self.attname]
+        except KeyError:
+            value = getattr(model_instance, self.attname)
+        if value is None or type(value) is ForSave:
+            return value
+        pk = getattr(model_instance, self.pk_attname)
+        if pk is None:
+            if hasattr(value, "resolve_expression"):
+                return self.to_save(value, pk)  # raises the expression error
+            if is_pending(model_instance):
+                return self.placeholder
+            raise FieldError(
+                f"{self.model._meta.label}.{self.name} is encrypted and bound to the row's "
+                "primary key, which the database assigns only on INSERT. QuerySet.bulk_create() "
+                "cannot bind such rows: use mcfields.EncryptedManager "
+                "(objects = EncryptedManager()), whose bulk_create() binds each row, or set "
+                "the primary keys before bulk_create(), or save() each instance."
+            )
+        for_save = self.to_save(value, pk)
+        if type(value) is not Sealed:
+            self.remember(model_instance, for_save, pk, value)
+        elif value.db_value is not for_save.db:
+            # Re-sealed (pk changed, or rotated): remember the new envelope.
+            self.remember(model_instance, for_save, pk, value._plain)
+        return for_save
+
+    def get_prep_value(self, value: Any) -> Any:
+        # The parents' to_python() would call str() on a Sealed/ForSave.
+        return value
+
+    def get_db_prep_value(self, value: Any, connection: Any, prepared: bool = False) -> Any:
+        if value is None:
+            return None
+        if type(value) is ForSave:
+            return self._db_param(value.db, connection)
+        if hasattr(value, "as_sql"):
+            return value
+        raise FieldError(
+            f"{self.model._meta.label}.{self.name} is encrypted: a value must be sealed "
+            f"for its row before it is written, and this {type(value).__name__} was not. "
+            f"QuerySet.update() and bulk_update() on a plain manager cannot bind a value "
+            f"to each row. {_USE_MANAGER} (In a migration, a column default for existing "
+            "rows cannot be sealed either: add the field with null=True, fill it by "
+            "saving each row, then make it non-null.)"
+        )
+
+    def get_db_prep_save(self, value: Any, connection: Any) -> Any:
+        return self.get_db_prep_value(value, connection)
+
+    def get_placeholder(self, value: Any, compiler: Any, connection: Any) -> str:
+        # Called by the UPDATE compiler for expressions too: the one place a
+        # field sees QuerySet.update(field=F(...)) and bulk_update()'s CASE.
+        if hasattr(value, "as_sql"):
+            if _is_case(value):
+                raise FieldError(
+                    f"{self.model._meta.label}.{self.name} is encrypted: QuerySet.bulk_update() "
+                    f"on a plain manager cannot seal each value for its row. {_USE_MANAGER}"
+                )
+            raise FieldError(
+                f"{self.model._meta.label}.{self.name} is encrypted: an SQL expression "
+                f"({type(value).__name__}) cannot be written to it, because the database "
+                "would store its result without sealing it for the row. Assign plain values "
+                "and save(), or use mcfields.EncryptedManager's update() with a plain value."
+            )
+        return "%s"
+
+    def from_db_value(self, value: Any, expression: Any, connection: Any) -> Sealed | None:
+        if value is None:
+            return None
+        return Sealed(value, self)
+
+    # -- lookups ----------------------------------------------------------------------
+
+    def get_lookup(self, lookup_name: str) -> Any:
+        if lookup_name == "isnull":
+            return IsNull
+        if lookup_name == "exact":
+            return EncryptedExact
+        raise refusal(self, lookup_name)
+
+    def get_transform(self, lookup_name: str) -> Any:
+        raise refusal(self, lookup_name, "transform or lookup")
+
+    # -- checks -------------------------------------------------------------------------
+
+    def check(self, **kwargs: Any) -> list[checks.CheckMessage]:
+        errors = super().check(**kwargs)  # type: ignore[misc]
+        errors.extend(self._check_encrypted_options())
+        return errors
+
+    def _check_encrypted_options(self) -> list[checks.CheckMessage]:
+        from .checks import check_field
+
+        return check_field(self)
+
+    # -- type-specific parts --------------------------------------------------------------
+
+    def _to_bytes(self, value: Any) -> bytes:
+        raise NotImplementedError
+
+    def _from_bytes(self, plaintext: bytes) -> Any:
+        raise NotImplementedError
+
+    def _from_envelope(self, envelope: bytes) -> Any:
+        raise NotImplementedError
+
+    def _to_envelope(self, db_value: Any) -> bytes:
+        raise NotImplementedError
+
+    def _db_param(self, db_value: Any, connection: Any) -> Any:
+        return db_value
+
+    def _key_id_of(self, db_value: Any) -> bytes | None:
+        raise NotImplementedError
+
+
+class EncryptedTextField(EncryptedFieldMixin, models.TextField):
+    """A ``str`` value, stored as an ASCII envelope (``mcf1:...``) in a text column."""
+
+    description = "Text sealed with XChaCha20-Poly1305, bound to its row"
+    placeholder = ForSave("")
+
+    def _to_bytes(self, value: Any) -> bytes:
+        if not isinstance(value, str):
+            if isinstance(value, (bytes, bytearray, memoryview, Sealed)):
+                raise TypeError(
+                    f"{self.model._meta.label}.{self.name} holds text, not "
+                    f"{type(value).__name__}"
+                )
+            value = str(value)  # as TextField.to_python does for ints etc.
+        return value.encode("utf-8")
+
+    def _from_bytes(self, plaintext: bytes) -> str:
+        try:
+            return plaintext.decode("utf-8")
+        except UnicodeDecodeError:
+            raise DecryptionError("the opened value is not UTF-8 text") from None
+
+    def _from_envelope(self, envelope: bytes) -> str:
+        return to_text(envelope)
+
+    def _to_envelope(self, db_value: Any) -> bytes:
+        return from_text(db_value)
+
+    def _key_id_of(self, db_value: Any) -> bytes | None:
+        if not isinstance(db_value, str) or not db_value.startswith(TEXT_PREFIX):
+            return None
+        try:
+            head = base64.urlsafe_b64decode(db_value[len(TEXT_PREFIX):_HEADER_CHARS])
+        except (binascii.Error, ValueError):
+            return None
+        if len(head) < HEADER_SIZE or head[0] != VERSION:
+            return None
+        return head[1:HEADER_SIZE]
+
+
+class EncryptedBinaryField(EncryptedFieldMixin, models.BinaryField):
+    """A ``bytes`` value, stored as the raw envelope in a binary column.
+
+    Like Django's ``BinaryField`` it is not editable in forms by default.
+    """
+
+    description = "Bytes sealed with XChaCha20-Poly1305, bound to its row"
+    placeholder = ForSave(b"")
+
+    def _to_bytes(self, value: Any) -> bytes:
+        if isinstance(value, bytes):
+            return value
+        if isinstance(value, (bytearray, memoryview)):
+            return bytes(value)
+        raise TypeError(
+            f"{self.model._meta.label}.{self.name} holds bytes, not {type(value).__name__}"
+        )
+
+    def _from_bytes(self, plaintext: bytes) -> bytes:
+        return plaintext
+
+    def _from_envelope(self, envelope: bytes) -> bytes:
+        return envelope
+
+    def _to_envelope(self, db_value: Any) -> bytes:
+        if isinstance(db_value, (bytes, bytearray, memoryview)):
+            return bytes(db_value)
+        raise DecryptionError("stored value is not binary")
+
+    def _db_param(self, db_value: Any, connection: Any) -> Any:
+        return connection.Database.Binary(db_value)
+
+    def _key_id_of(self, db_value: Any) -> bytes | None:
+        if not isinstance(db_value, bytes) or len(db_value) < HEADER_SIZE:
+            return None
+        if db_value[0] != VERSION:
+            return None
+        return db_value[1:HEADER_SIZE]
+
+
+def _is_case(value: Any) -> bool:
+    """bulk_update()'s CASE WHEN (wrapped in a Cast on PostgreSQL)."""
+    if isinstance(value, Case):
+        return True
+    sources = value.get_source_expressions() if hasattr(value, "get_source_expressions") else []
+    return len(sources) == 1 and isinstance(sources[0], Case)
+
+
+def encrypted_fields(model: type[models.Model]) -> list[Any]:
+    """The concrete encrypted fields of ``model``'s own table, in order."""
+    return [f for f in model._meta.local_concrete_fields if is_encrypted(f)]
+
+
+def _all_encrypted(model: type[models.Model]) -> list[Any]:
+    """Every encrypted column of a row of ``model``, parents' tables included.
+
+    Reads ``local_fields`` rather than ``concrete_fields`` because this runs
+    on ``class_prepared``, before Django has finished caching field lists.
+    """
+    base = model._meta.concrete_model or model
+    chain = [base, *base._meta.get_parent_list()]
+    return [f for m in chain for f in m._meta.local_fields if f.concrete and is_encrypted(f)]
+
+
+def _on_class_prepared(sender: type[models.Model], **kwargs: Any) -> None:
+    if sender._meta.abstract:
+        return
+    fields = _all_encrypted(sender)
+    if fields:
+        install(sender, fields)
+
+
+# Connected on import: models using the fields import this module before
+# their classes are created, long before AppConfig.ready() runs.
+class_prepared.connect(_on_class_prepared, dispatch_uid="mcfields.fields.class_prepared")

@@ -1,0 +1,252 @@
+"""``EncryptedManager`` / ``EncryptedQuerySet``: bulk writes that bind each row.
+
+Django's ``update()``, ``bulk_update()`` and ``bulk_create()`` build one SQL
+statement for many rows, so a value can only be sealed once, for no row in
+particular.  Plain querysets therefore refuse to write encrypted fields that
+way (see ``EncryptedFieldMixin.get_db_prep_value``).  This queryset seals
+every value for its own row and writes them with one prepared
+``UPDATE ... WHERE pk = %s`` run through ``executemany``, inside one
+transaction with the rest of the operation:
+
+* ``update(field=value)``: reads the matching pks (locking the rows where
+  the database supports ``SELECT ... FOR UPDATE``), updates the plain
+  fields with Django's ``update()`` and writes one sealed value per row.
+* ``bulk_update(objs, fields)``: plain fields through Django, encrypted ones
+  sealed per object (untouched loaded values are written back as they are).
+* ``bulk_create(objs)``: objects whose pk the database assigns are inserted
+  with a placeholder and bound right after, in the same transaction.
+
+It also refuses ``order_by()`` on an encrypted field (it would order by
+ciphertext).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from django.core.exceptions import FieldDoesNotExist, FieldError
+from django.db import DatabaseError, NotSupportedError, connections, models, transaction
+from django.db.models.constants import LOOKUP_SEP
+from django.db.models.expressions import F, OrderBy
+
+from .saving import is_encrypted, pending, write_sealed
+from .sealed import NOTHING, UNBOUND, Sealed
+
+__all__ = ["EncryptedManager", "EncryptedQuerySet"]
+
+# Largest ``pk IN (...)`` list per statement (SQLite's historic limit is 999).
+_IN_CHUNK = 900
+
+
+def _resolve_encrypted(model: type[models.Model], path: str) -> Any | None:
+    """The encrypted field a ``__`` path ends on, or None."""
+    opts = model._meta
+    field = None
+    for part in path.split(LOOKUP_SEP):
+        if opts is None:
+            return None
+        try:
+            field = opts.pk if part == "pk" else opts.get_field(part)
+        except FieldDoesNotExist:
+            return None
+        related = getattr(field, "related_model", None)
+        opts = related._meta if related is not None and related != "self" else None
+    return field if is_encrypted(field) else None
+
+
+def _plaintext(field: Any, value: Any) -> Any:
+    """A value to seal per row: plaintext, not a Sealed we cannot place."""
+    if type(value) is Sealed:
+        if value._plain is not NOTHING:
+            return value._plain
+        if value._pk is UNBOUND:
+            raise TypeError(
+                f"{field.model._meta.label}.{field.name}: a Sealed value from values() does "
+                "not know its row; open it with .open(pk) and pass the plaintext"
+            )
+        return (value.field or field).open_for_pk(value, value._pk)
+    if hasattr(value, "resolve_expression"):
+        field.to_save(value, None)  # raises the expression error
+    return value
+
+
+class EncryptedQuerySet(models.QuerySet):
+    """A QuerySet whose bulk writes seal each encrypted value for its row."""
+
+    def _encrypted(self, name: str) -> Any | None:
+        try:
+            field = self.model._meta.get_field(name)
+        except FieldDoesNotExist:
+            return None
+        return field if is_encrypted(field) else None
+
+    # -- update() --------------------------------------------------------------------
+
+    def update(self, **kwargs: Any) -> int:
+        sealed: dict[Any, Any] = {}
+        plain: dict[str, Any] = {}
+        for name, value in kwargs.items():
+            field = self._encrypted(name)
+            if field is None or value is None:
+                plain[name] = value  # None is NULL: nothing to seal
+            else:
+                sealed[field] = _plaintext(field, value)
+        if not sealed:
+            return super().update(**kwargs)
+        self._not_support_combined_queries("update")
+        if self.query.is_sliced:
+            raise TypeError("Cannot update a query once a slice has been taken.")
+        using = self.db
+        connection = connections[using]
+        fields = list(sealed)
+        with transaction.atomic(using=using, savepoint=False):
+            rows = self.order_by()
+            if connection.features.has_select_for_update and not rows.query.distinct:
+                # Hold the rows until their values are written.
+                rows = rows.select_for_update()
+            pks = list(rows.values_list("pk", flat=True))
+            if plain:
+                base = self.model._base_manager.using(using)
+                for start in range(0, len(pks), _IN_CHUNK):
+                    base.filter(pk__in=pks[start : start + _IN_CHUNK]).update(**plain)
+            write_sealed(
+                using,
+                fields,
+                [(pk, [f.to_save(v, pk) for f, v in sealed.items()]) for pk in pks],
+            )
+        return len(pks)
+
+    update.alters_data = True  # type: ignore[attr-defined]
+
+    # -- bulk_update() ------------------------------------------------------------------
+
+    def bulk_update(
+        self, objs: Iterable[models.Model], fields: Sequence[str], batch_size: int | None = None
+    ) -> int:
+        encrypted = [f for f in (self._encrypted(n) for n in fields) if f is not None]
+        if not encrypted:
+            return super().bulk_update(objs, fields, batch_size=batch_size)
+        if batch_size is not None and batch_size <= 0:
+            raise ValueError("Batch size must be a positive integer.")
+        objs = tuple(objs)
+        if not objs:
+            return 0
+        if any(obj.pk is None for obj in objs):
+            raise ValueError("All bulk_update() objects must have a primary key set.")
+        plain = [n for n in fields if self._encrypted(n) is None]
+        using = self.db
+        with transaction.atomic(using=using, savepoint=False):
+            matched = (
+                super().bulk_update(objs, plain, batch_size=batch_size) if plain else None
+            )
+            # pre_save: seals changed values for obj.pk, keeps untouched ones.
+            rows = [(obj.pk, [f.pre_save(obj, False) for f in encrypted]) for obj in objs]
+            written = write_sealed(using, encrypted, rows)
+        return matched if matched is not None else written
+
+    bulk_update.alters_data = True  # type: ignore[attr-defined]
+
+    # -- bulk_create() ----------------------------------------------------------------------
+
+    def bulk_create(
+        self,
+        objs: Iterable[models.Model],
+        batch_size: int | None = None,
+        ignore_conflicts: bool = False,
+        update_conflicts: bool = False,
+        update_fields: Sequence[str] | None = None,
+        unique_fields: Sequence[str] | None = None,
+    ) -> list[models.Model]:
+        meta = self.model._meta
+        fields = [f for f in meta.concrete_fields if is_encrypted(f)]
+        options = {
+            "batch_size": batch_size,
+            "ignore_conflicts": ignore_conflicts,
+            "update_conflicts": update_conflicts,
+            "update_fields": update_fields,
+            "unique_fields": unique_fields,
+        }
+        if not fields:
+            return super().bulk_create(objs, **options)
+        objs = list(objs)
+        if update_conflicts and update_fields:
+            by_pk = set(unique_fields or ()) <= {"pk", meta.pk.name, meta.pk.attname}
+            if not (unique_fields and by_pk) and any(
+                f.name in update_fields or f.attname in update_fields for f in fields
+            ):
+                raise ValueError(
+                    "bulk_create(update_conflicts=True) cannot update an encrypted field "
+                    "unless unique_fields is the primary key: the conflicting row has another "
+                    "pk, and the value was sealed for this one."
+                )
+        unbound = []
+        for obj in objs:
+            if obj.pk is None:
+                pk = meta.pk.get_pk_value_on_save(obj)
+                if pk is None:
+                    unbound.append(obj)
+                else:
+                    obj.pk = pk
+        if not unbound:
+            return super().bulk_create(objs, **options)  # pre_save seals directly
+        if ignore_conflicts or update_conflicts:
+            raise ValueError(
+                "bulk_create(ignore_conflicts/update_conflicts) cannot bind encrypted values "
+                "to database-assigned primary keys: the database does not say which rows it "
+                "inserted. Set the primary keys before bulk_create()."
+            )
+        using = self.db
+        if not connections[using].features.can_return_rows_from_bulk_insert:
+            raise NotSupportedError(
+                "This database does not return the primary keys of bulk-inserted rows, so "
+                "mcfields cannot bind their encrypted values; save() each instance instead."
+            )
+        with transaction.atomic(using=using, savepoint=False):
+            with pending(unbound):
+                created = super().bulk_create(objs, **options)
+            rows = []
+            for obj in unbound:
+                pk = obj.pk
+                if pk is None:
+                    raise DatabaseError(
+                        "bulk_create() returned no primary key; cannot bind encrypted values"
+                    )
+                values = []
+                for f in fields:
+                    value = obj.__dict__.get(f.attname)
+                    if value is None:
+                        values.append(None)
+                        continue
+                    for_save = f.to_save(value, pk)
+                    if type(value) is not Sealed:
+                        f.remember(obj, for_save, pk, value)
+                    values.append(for_save)
+                rows.append((pk, values))
+            write_sealed(using, fields, rows)
+        return created
+
+    bulk_create.alters_data = True  # type: ignore[attr-defined]
+
+    # -- ordering ----------------------------------------------------------------------------
+
+    def order_by(self, *field_names: Any) -> EncryptedQuerySet:
+        for item in field_names:
+            name = None
+            if isinstance(item, str):
+                name = item.lstrip("-")
+            elif isinstance(item, OrderBy) and isinstance(item.expression, F):
+                name = item.expression.name
+            elif isinstance(item, F):
+                name = item.name
+            if name and name != "?" and _resolve_encrypted(self.model, name) is not None:
+                raise FieldError(
+                    f"Cannot order by '{name}': it is an encrypted field, and the database "
+                    "would order the rows by ciphertext. Order by a plain field, or sort "
+                    "the opened values in Python."
+                )
+        return super().order_by(*field_names)
+
+
+class EncryptedManager(models.Manager.from_queryset(EncryptedQuerySet)):  # type: ignore[misc]
+    """Manager for models with encrypted fields: bulk writes bind each row."""

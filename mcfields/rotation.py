@@ -1,0 +1,699 @@
+"""Key rotation: re-seal every encrypted value under the first configured key.
+
+This is the service behind ``manage.py rotate_keys`` (the command only parses
+options and renders progress).  For each model with encrypted fields it:
+
+* walks the table in primary-key order with keyset pagination
+  (``WHERE pk > last ORDER BY pk LIMIT batch``), never OFFSET;
+* reads the raw column values (no descriptor, no ``Sealed``), so a value is
+  never opened unless it must be re-sealed;
+* skips values whose envelope header already names the first key;
+* opens the others with whichever configured key their header names, seals
+  the plaintext under the first key for the same (label, pk) binding, and
+  opens the new envelope once more to verify it;
+* writes with compare-and-swap, ``UPDATE t SET col = new WHERE pk = %s AND
+  col = old``, one ``executemany`` per column and batch, inside one
+  transaction per batch.  A row whose column changed since it was read is
+  left alone (the application's write wins); it is re-read and tried again.
+
+A value that fails to open (tampered, moved, unknown key, malformed) is
+recorded with model, field, pk and key id and left exactly as it is.
+
+Sharding (``shard=Shard(k, n)``) splits the rows of every table between *n*
+independent processes, which may run on different machines: integer primary
+keys go to shard ``abs(pk) % n`` (filtered in SQL, so each process reads
+only its own rows); any other primary key (UUID, text) goes to shard
+``crc32(canonical pk text) % n`` (each process scans the pk column of the
+whole table and reads the values of its own rows).  The assignment depends
+only on the pk and *n*, so the shards cover every row exactly once.
+
+Nothing here prints; progress is reported through a callback and the result
+is a :class:`Report`.  No key bytes or plaintext ever leave this module.
+"""
+
+from __future__ import annotations
+
+import base64
+import time
+import zlib
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.apps import apps
+from django.db import connections, models, router, transaction
+from django.db.models import ExpressionWrapper, F
+from django.db.models.functions import Abs
+
+from .binding import pk_text
+from .crypto import (
+    HEADER_SIZE,
+    TEXT_PREFIX,
+    VERSION,
+    Keyring,
+    binding,
+    from_text,
+    key_id_of,
+    to_text,
+)
+from .exceptions import DecryptionError
+
+__all__ = [
+    "DEFAULT_BATCH_SIZE",
+    "Failure",
+    "FieldStats",
+    "Mode",
+    "Progress",
+    "Report",
+    "Rotator",
+    "Shard",
+    "Target",
+    "find_targets",
+    "pk_text",
+]
+
+#: Rows read, re-sealed and written per transaction.
+DEFAULT_BATCH_SIZE = 1000
+#: How many times a row that lost a compare-and-swap race is re-read.
+DEFAULT_MAX_RETRIES = 5
+#: Largest ``pk IN (...)`` list sent at once (SQLite's historic 999 limit).
+_IN_CHUNK = 900
+
+
+class Mode:
+    ROTATE = "rotate"
+    DRY_RUN = "dry-run"
+    CHECK = "check"
+    ALL = (ROTATE, DRY_RUN, CHECK)
+
+
+# --------------------------------------------------------------------------
+# Small value types
+# --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Shard:
+    """Shard ``index`` (1-based) of ``count``."""
+
+    index: int
+    count: int
+
+    def __post_init__(self) -> None:
+        if self.count < 1 or not 1 <= self.index <= self.count:
+            raise ValueError(f"shard must be K/N with 1 <= K <= N, got {self.index}/{self.count}")
+
+    @classmethod
+    def parse(cls, text: str) -> Shard:
+        head, sep, tail = text.partition("/")
+        try:
+            if not sep:
+                raise ValueError
+            index, count = int(head), int(tail)
+        except ValueError:
+            raise ValueError(f"shard must look like K/N (e.g. 2/4), got {text!r}") from None
+        return cls(index, count)
+
+    @property
+    def remainder(self) -> int:
+        return self.index - 1
+
+    def owns_text(self, pk_str: str) -> bool:
+        """Assignment for non-integer pks (crc32 of the canonical pk text)."""
+        return zlib.crc32(pk_str.encode("utf-8")) % self.count == self.remainder
+
+    def __str__(self) -> str:
+        return f"{self.index}/{self.count}"
+
+
+@dataclass(frozen=True)
+class Failure:
+    """A value that could not be re-sealed; it was left untouched."""
+
+    model: str
+    field: str
+    pk: Any
+    key_id: str | None
+    reason: str
+
+    def __str__(self) -> str:
+        key = self.key_id if self.key_id is not None else "?"
+        return f"{self.model}.{self.field} pk={self.pk!r} key id {key}: {self.reason}"
+
+
+@dataclass
+class FieldStats:
+    """Counts for one encrypted column."""
+
+    model: str
+    field: str
+    #: Non-NULL values read (each value counted once, retries excluded).
+    scanned: int = 0
+    null: int = 0
+    #: Already under the first key.
+    skipped: int = 0
+    #: Written under the first key (ROTATE), or would be (DRY_RUN).
+    resealed: int = 0
+    #: Not under the first key (CHECK mode; no opening is attempted there).
+    pending: int = 0
+    #: Compare-and-swap lost to a concurrent write, then re-read.
+    retried: int = 0
+    #: Rows deleted between read and write (nothing left to rotate).
+    vanished: int = 0
+    #: Rows left for a rerun after losing DEFAULT_MAX_RETRIES races in a row.
+    gave_up: list[Any] = field(default_factory=list)
+    failures: list[Failure] = field(default_factory=list)
+    #: Key id (hex) of every scanned value as first read; "malformed" if none.
+    by_key: Counter[str] = field(default_factory=Counter)
+
+    @property
+    def label(self) -> str:
+        return f"{self.model}.{self.field}"
+
+    @property
+    def failed(self) -> int:
+        return len(self.failures)
+
+
+@dataclass
+class Report:
+    mode: str
+    primary_key_id: str
+    shard: Shard | None
+    fields: list[FieldStats] = field(default_factory=list)
+    rows: int = 0
+    elapsed: float = 0.0
+    #: The run stopped early on KeyboardInterrupt; committed batches are kept.
+    interrupted: bool = False
+
+    def _sum(self, name: str) -> int:
+        return sum(getattr(s, name) for s in self.fields)
+
+    @property
+    def scanned(self) -> int:
+        return self._sum("scanned")
+
+    @property
+    def resealed(self) -> int:
+        return self._sum("resealed")
+
+    @property
+    def skipped(self) -> int:
+        return self._sum("skipped")
+
+    @property
+    def pending(self) -> int:
+        return self._sum("pending")
+
+    @property
+    def retried(self) -> int:
+        return self._sum("retried")
+
+    @property
+    def null(self) -> int:
+        return self._sum("null")
+
+    @property
+    def failures(self) -> list[Failure]:
+        return [f for s in self.fields for f in s.failures]
+
+    @property
+    def gave_up(self) -> int:
+        return sum(len(s.gave_up) for s in self.fields)
+
+    @property
+    def rows_per_second(self) -> float:
+        return self.rows / self.elapsed if self.elapsed > 0 else 0.0
+
+    @property
+    def not_under_primary(self) -> int:
+        """Values that would stop opening if every other key were removed."""
+        if self.mode == Mode.CHECK:
+            return self.pending + len(self.failures)
+        if self.mode == Mode.DRY_RUN:
+            return self.resealed + len(self.failures)
+        return len(self.failures) + self.gave_up
+
+    @property
+    def ok(self) -> bool:
+        if self.mode == Mode.CHECK:
+            return self.not_under_primary == 0
+        return not self.failures
+
+
+@dataclass(frozen=True)
+class Progress:
+    """Sent to the progress callback after every batch."""
+
+    model: str
+    rows_done: int
+    #: Estimated rows for this model (exact unless sharded on a non-integer pk).
+    rows_total: int
+    model_index: int
+    model_count: int
+    finished: bool = False
+
+
+# --------------------------------------------------------------------------
+# Scope
+# --------------------------------------------------------------------------
+
+
+def _encrypted_fields(model: type[models.Model]) -> list[models.Field]:
+    from .fields import encrypted_fields
+
+    return list(encrypted_fields(model))
+
+
+def _is_text_field(f: models.Field) -> bool:
+    from .fields import EncryptedBinaryField
+
+    return not isinstance(f, EncryptedBinaryField)
+
+
+@dataclass(frozen=True)
+class Target:
+    """A concrete model and its local encrypted fields."""
+
+    model: type[models.Model]
+    fields: tuple[models.Field, ...]
+
+    @property
+    def label(self) -> str:
+        return self.model._meta.label
+
+
+def _is_candidate(model: type[models.Model]) -> bool:
+    meta = model._meta
+    return not (meta.abstract or meta.proxy or meta.swapped)
+
+
+def find_targets(labels: Sequence[str] = (), using: str = "default") -> list[Target]:
+    """Models to rotate: all with encrypted fields, or those named.
+
+    ``labels`` holds ``app_label`` or ``app_label.ModelName`` strings.
+    Raises ``LookupError`` for an unknown app or model and ``ValueError`` for
+    a named model without encrypted fields.  Models the database router
+    keeps off ``using`` are left out.
+    """
+    chosen: list[type[models.Model]] = []
+    if labels:
+        for text in labels:
+            if "." in text:
+                app_label, _, model_name = text.partition(".")
+                model = apps.get_model(app_label, model_name)
+                if not _is_candidate(model):
+                    raise ValueError(f"{model._meta.label} is not a concrete model")
+                if not _encrypted_fields(model):
+                    raise ValueError(f"{model._meta.label} has no encrypted fields")
+                found = [model]
+            else:
+                config = apps.get_app_config(text)
+                found = [
+                    m for m in config.get_models()
+                    if _is_candidate(m) and _encrypted_fields(m)
+                ]
+                if not found:
+                    raise ValueError(f"app {text!r} has no models with encrypted fields")
+            chosen.extend(m for m in found if m not in chosen)
+    else:
+        chosen = [m for m in apps.get_models() if _is_candidate(m) and _encrypted_fields(m)]
+    return [
+        Target(m, tuple(_encrypted_fields(m)))
+        for m in chosen
+        if router.allow_migrate_model(using, m)
+    ]
+
+
+# --------------------------------------------------------------------------
+# Binding helpers
+# --------------------------------------------------------------------------
+
+
+def _integer_pk(model: type[models.Model]) -> bool:
+    pk_field: Any = model._meta.pk
+    while pk_field.is_relation:  # multi-table child: parent_ptr -> parent pk
+        pk_field = pk_field.target_field
+    return isinstance(pk_field, models.IntegerField)
+
+
+# --------------------------------------------------------------------------
+# The rotator
+# --------------------------------------------------------------------------
+
+
+@dataclass
+class _Column:
+    """Per-field state during one run."""
+
+    field: models.Field
+    alias: str
+    label: str
+    is_text: bool
+    sql: str
+    stats: FieldStats
+
+
+@dataclass
+class _Write:
+    pk: Any
+    old_db: Any
+    new_db: Any
+
+
+class Rotator:
+    """One run of rotation, dry run or check over a list of targets."""
+
+    def __init__(
+        self,
+        *,
+        keyring: Keyring | None = None,
+        using: str = "default",
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        mode: str = Mode.ROTATE,
+        shard: Shard | None = None,
+        max_retries: int = DEFAULT_MAX_RETRIES,
+        progress: Callable[[Progress], None] | None = None,
+        after_read: Callable[[type[models.Model], list[Any]], None] | None = None,
+    ) -> None:
+        if mode not in Mode.ALL:
+            raise ValueError(f"unknown mode {mode!r}")
+        if batch_size < 1:
+            raise ValueError("batch size must be at least 1")
+        if keyring is None:
+            from .conf import get_keyring
+
+            keyring = get_keyring()
+        self.keyring = keyring
+        self.primary_id = keyring.primary.key_id
+        self.using = using
+        self.connection = connections[using]
+        self.batch_size = batch_size
+        self.mode = mode
+        self.shard = shard
+        self.max_retries = max_retries
+        self.progress = progress
+        #: Test seam: called with (model, pks) after each batch is read and
+        #: before it is written (every mode), e.g. to race an application write.
+        self.after_read = after_read
+
+    # -- public ------------------------------------------------------------
+
+    def run(self, targets: Iterable[Target]) -> Report:
+        targets = list(targets)
+        report = Report(self.mode, self.primary_id.hex(), self.shard)
+        start = time.perf_counter()
+        try:
+            for index, target in enumerate(targets):
+                self._run_model(target, report, index, len(targets))
+        except KeyboardInterrupt:
+            # The open batch's transaction was rolled back; earlier batches
+            # are committed and a rerun skips them.
+            report.interrupted = True
+        report.elapsed = time.perf_counter() - start
+        return report
+
+    # -- per model ---------------------------------------------------------
+
+    def _columns(self, target: Target, report: Report) -> list[_Column]:
+        quote = self.connection.ops.quote_name
+        meta = target.model._meta
+        table, pk_col = quote(meta.db_table), quote(meta.pk.column)
+        cols = []
+        for i, f in enumerate(target.fields):
+            col = quote(f.column)
+            stats = FieldStats(meta.label, f.name)
+            report.fields.append(stats)
+            cols.append(_Column(
+                field=f,
+                alias=f"_mcf_rot_{i}",
+                label=f.binding_label,  # type: ignore[attr-defined]
+                is_text=_is_text_field(f),
+                sql=f"UPDATE {table} SET {col} = %s WHERE {pk_col} = %s AND {col} = %s",
+                stats=stats,
+            ))
+        return cols
+
+    def _base_queryset(self, target: Target, columns: list[_Column]) -> models.QuerySet:
+        qs = target.model._base_manager.db_manager(self.using).all()
+        # Read the raw column: the wrapper's output field has no converters,
+        # so neither from_db_value nor the descriptor sees the value.
+        raw = {
+            c.alias: ExpressionWrapper(
+                F(c.field.attname),
+                output_field=models.TextField() if c.is_text else models.BinaryField(),
+            )
+            for c in columns
+        }
+        return qs.annotate(**raw)
+
+    def _shard_filter(self, qs: models.QuerySet, integer_pk: bool) -> models.QuerySet:
+        if self.shard is None or not integer_pk:
+            return qs
+        bucket = ExpressionWrapper(
+            Abs(F("pk")) % self.shard.count, output_field=models.BigIntegerField()
+        )
+        return qs.annotate(_mcf_rot_shard=bucket).filter(_mcf_rot_shard=self.shard.remainder)
+
+    def _run_model(self, target: Target, report: Report, index: int, count: int) -> None:
+        columns = self._columns(target, report)
+        integer_pk = _integer_pk(target.model)
+        base = self._base_queryset(target, columns)
+        scoped = self._shard_filter(base, integer_pk).order_by("pk")
+        aliases = [c.alias for c in columns]
+        label = target.label
+
+        plain = target.model._base_manager.db_manager(self.using).all()
+        total = self._shard_filter(plain, integer_pk).count()
+        if self.shard is not None and not integer_pk:
+            total = -(-total // self.shard.count)  # estimate
+        done = 0
+        self._emit(label, 0, total, index, count)
+
+        for rows in self._batches(target, base, scoped, aliases, integer_pk):
+            self._process_batch(target, base, columns, rows)
+            done += len(rows)
+            report.rows += len(rows)
+            self._emit(label, done, max(total, done), index, count)
+        self._emit(label, done, max(total, done), index, count, finished=True)
+
+    def _emit(self, label: str, done: int, total: int, index: int, count: int,
+              finished: bool = False) -> None:
+        if self.progress is not None:
+            self.progress(Progress(label, done, total, index, count, finished))
+
+    def _batches(
+        self,
+        target: Target,
+        base: models.QuerySet,
+        scoped: models.QuerySet,
+        aliases: list[str],
+        integer_pk: bool,
+    ) -> Iterator[list[tuple[Any, ...]]]:
+        """Keyset pagination in pk order; yields lists of (pk, raw values...)."""
+        last: Any = None
+        hashed = self.shard is not None and not integer_pk
+        while True:
+            qs = scoped if last is None else scoped.filter(pk__gt=last)
+            if not hashed:
+                rows = list(qs.values_list("pk", *aliases)[: self.batch_size])
+                if not rows:
+                    return
+                last = rows[-1][0]
+                yield rows
+                continue
+            # Non-integer pk and sharding: scan the pk column, keep our rows,
+            # then read their values.
+            assert self.shard is not None
+            pks = list(qs.values_list("pk", flat=True)[: self.batch_size * self.shard.count])
+            if not pks:
+                return
+            last = pks[-1]
+            mine = [pk for pk in pks if self.shard.owns_text(pk_text(pk))]
+            if mine:
+                yield self._read(base, aliases, mine)
+
+    def _read(self, base: models.QuerySet, aliases: list[str],
+              pks: Sequence[Any]) -> list[tuple[Any, ...]]:
+        rows: list[tuple[Any, ...]] = []
+        for i in range(0, len(pks), _IN_CHUNK):
+            chunk = pks[i : i + _IN_CHUNK]
+            rows.extend(base.filter(pk__in=chunk).order_by("pk").values_list("pk", *aliases))
+        return rows
+
+    # -- per batch ---------------------------------------------------------
+
+    def _process_batch(
+        self,
+        target: Target,
+        base: models.QuerySet,
+        columns: list[_Column],
+        rows: list[tuple[Any, ...]],
+        attempt: int = 0,
+    ) -> None:
+        writes: list[list[_Write]] = [[] for _ in columns]
+        for row in rows:
+            pk = row[0]
+            ctx_pk = None
+            for i, column in enumerate(columns):
+                raw = row[i + 1]
+                stats = column.stats
+                if raw is None:
+                    if attempt == 0:
+                        stats.null += 1
+                    continue
+                if attempt == 0:
+                    stats.scanned += 1
+                if ctx_pk is None:
+                    ctx_pk = pk_text(pk)
+                write = self._reseal(column, pk, ctx_pk, raw, attempt)
+                if write is not None:
+                    writes[i].append(write)
+
+        if self.after_read is not None:
+            self.after_read(target.model, [r[0] for r in rows])
+        if self.mode != Mode.ROTATE or not any(writes):
+            return
+
+        losers = self._write(base, columns, writes)
+        if not losers:
+            return
+        for i, pks in enumerate(losers):
+            columns[i].stats.retried += len(pks)
+        if attempt >= self.max_retries:
+            for i, pks in enumerate(losers):
+                columns[i].stats.gave_up.extend(pks)
+            return
+        # Re-read the rows whose column changed under us and try again; the
+        # concurrent value may be under the first key already (then skipped).
+        for i, pks in enumerate(losers):
+            if pks:
+                self._process_batch(
+                    target, base, [columns[i]], self._read(base, [columns[i].alias], pks),
+                    attempt + 1,
+                )
+
+    def _reseal(self, column: _Column, pk: Any, pk_str: str, raw: Any,
+                attempt: int) -> _Write | None:
+        stats = column.stats
+        if _peek_key_id(raw, column.is_text) == self.primary_id:
+            # Already done: no need to decode the whole value.
+            if attempt == 0:
+                stats.by_key[self.primary_id.hex()] += 1
+            stats.skipped += 1
+            return None
+        key_hex: str | None = None
+        try:
+            envelope = from_text(raw) if column.is_text else bytes(raw)
+            key_id = key_id_of(envelope)
+            key_hex = key_id.hex()
+        except DecryptionError as exc:
+            if attempt == 0:
+                stats.by_key["malformed"] += 1
+            self._fail(column, pk, None, exc.reason)
+            return None
+        if attempt == 0:
+            stats.by_key[key_hex] += 1
+        if key_id == self.primary_id:
+            stats.skipped += 1
+            return None
+        if self.mode == Mode.CHECK:
+            stats.pending += 1
+            return None
+        if not self.keyring.knows(key_id):
+            self._fail(column, pk, key_hex, "sealed under a key that is not configured")
+            return None
+        context = binding(column.label, pk_str)
+        try:
+            plaintext = self.keyring.open(envelope, context)
+        except DecryptionError as exc:
+            self._fail(column, pk, key_hex, exc.reason)
+            return None
+        if self.mode == Mode.DRY_RUN:
+            stats.resealed += 1
+            return None
+        new_envelope = self.keyring.seal(plaintext, context)
+        try:
+            ok = self.keyring.open(new_envelope, context) == plaintext
+        except DecryptionError:
+            ok = False
+        if not ok:  # pragma: no cover - would mean a broken guest
+            self._fail(column, pk, key_hex, "re-sealed value did not verify; left as it was")
+            return None
+        new_db = to_text(new_envelope) if column.is_text else new_envelope
+        old_db = raw if column.is_text else bytes(raw)
+        return _Write(pk, old_db, new_db)
+
+    def _fail(self, column: _Column, pk: Any, key_hex: str | None, reason: str) -> None:
+        column.stats.failures.append(
+            Failure(column.stats.model, column.stats.field, pk, key_hex, reason)
+        )
+
+    def _write(self, base: models.QuerySet, columns: list[_Column],
+               writes: list[list[_Write]]) -> list[list[Any]]:
+        """Compare-and-swap every write of one batch in one transaction.
+
+        Returns, per column, the pks whose write did not apply because the
+        column no longer held the value that was read.
+        """
+        connection = self.connection
+        pk_field = base.model._meta.pk
+        losers: list[list[Any]] = [[] for _ in columns]
+        with transaction.atomic(using=self.using):
+            with connection.cursor() as cursor:
+                for i, column in enumerate(columns):
+                    batch = writes[i]
+                    if not batch:
+                        continue
+                    params = [
+                        (w.new_db, pk_field.get_db_prep_value(w.pk, connection), w.old_db)
+                        for w in batch
+                    ]
+                    cursor.executemany(column.sql, params)
+                    applied = cursor.rowcount
+                    if applied == len(batch):
+                        column.stats.resealed += len(batch)
+                        continue
+                    # Some rows changed (or vanished) since they were read:
+                    # find which by reading back what is there now.
+                    wanted = {w.pk: w.new_db for w in batch}
+                    now = dict(self._read(base, [column.alias], list(wanted)))
+                    won = 0
+                    for pk, new_db in wanted.items():
+                        current = now.get(pk, _MISSING)
+                        if current is _MISSING:
+                            column.stats.vanished += 1  # deleted concurrently
+                            continue
+                        if not column.is_text and current is not None:
+                            current = bytes(current)
+                        if current == new_db:
+                            won += 1
+                        else:
+                            losers[i].append(pk)
+                    column.stats.resealed += won
+        return losers
+
+
+_MISSING = object()
+_TEXT_HEADER_CHARS = len(TEXT_PREFIX) + 4 * -(-HEADER_SIZE // 3)  # prefix + base64 of header
+
+
+def _peek_key_id(raw: Any, is_text: bool) -> bytes | None:
+    """The key id in a stored value's header, decoding only the header.
+
+    None when the header is not readable; the caller then takes the full
+    (validating) path.
+    """
+    try:
+        if is_text:
+            if not isinstance(raw, str) or not raw.startswith(TEXT_PREFIX):
+                return None
+            head = base64.urlsafe_b64decode(raw[len(TEXT_PREFIX):_TEXT_HEADER_CHARS])
+        else:
+            head = bytes(raw[:HEADER_SIZE])
+    except (ValueError, TypeError):
+        return None
+    if len(head) < HEADER_SIZE or head[0] != VERSION:
+        return None
+    return head[1:HEADER_SIZE]

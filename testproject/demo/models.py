@@ -1,0 +1,69 @@
+"""Demo models: both encrypted fields, with both kinds of primary key.
+
+* ``Note``: Django's default BigAutoField pk (assigned by the database, so
+  mcfields binds the values right after the INSERT), a plain manager.
+* ``SignedNote``: a multi-table child of ``Note`` with its own encrypted
+  columns; one of them pins its binding label with ``context=``.
+* ``Contact``: a UUID pk (known before the INSERT: sealed in one statement),
+  an encrypted field inherited from the abstract ``Confidential`` base, and
+  ``EncryptedManager`` so that ``update()``/``bulk_*()`` bind each row.
+* ``Comment``: a foreign key to ``Note`` (select_related/prefetch_related).
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from django.db import models
+
+from mcfields import EncryptedBinaryField, EncryptedManager, EncryptedTextField
+
+
+class Note(models.Model):
+    title = models.CharField(max_length=200)
+    body = EncryptedTextField()
+    attachment = EncryptedBinaryField(null=True, blank=True)
+    created = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return self.title
+
+
+class SignedNote(Note):
+    signer = EncryptedTextField(context="demo.signer")
+    signature = EncryptedBinaryField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.title} (signed)"
+
+
+class Confidential(models.Model):
+    """Abstract base: each concrete child gets its own ``remarks`` column."""
+
+    remarks = EncryptedTextField(blank=True, default="")
+
+    class Meta:
+        abstract = True
+
+
+class Contact(Confidential):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    name = models.CharField(max_length=200)
+    email = EncryptedTextField()
+    phone = EncryptedTextField(null=True, blank=True)
+    photo = EncryptedBinaryField(null=True, blank=True)
+
+    objects = EncryptedManager()
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Comment(Confidential):
+    note = models.ForeignKey(Note, on_delete=models.CASCADE, related_name="comments")
+    text = EncryptedTextField()
+
+    objects = EncryptedManager()
+
+    def __str__(self) -> str:
+        return f"Comment {self.pk} on {self.note_id}"

@@ -1,0 +1,1 @@
+"""Models for the rotate_keys tests and benchmark (app label ``rotapp``)."""
