@@ -28,11 +28,11 @@ from django.db.models.signals import class_prepared
 from . import conf
 from .binding import canonical_pk
 from .crypto import binding, from_text, to_text
-from .crypto.envelope import HEADER_SIZE, TEXT_PREFIX, VERSION
+from .crypto.envelope import HEADER_SIZE, OVERHEAD, TEXT_PREFIX, VERSION
 from .descriptors import EncryptedDescriptor
 from .exceptions import DecryptionError, ValueTooLargeError
 from .lookups import EncryptedExact, IsNull, refusal
-from .saving import ForSave, install, is_encrypted, is_pending
+from .saving import ForSave, install, is_encrypted, pending_placeholder
 from .sealed import NOTHING, UNBOUND, Sealed, cached
 
 __all__ = ["EncryptedBinaryField", "EncryptedTextField", "encrypted_fields"]
@@ -43,6 +43,9 @@ _USE_MANAGER = (
 )
 # The text-form prefix of the first base64 characters that cover the header.
 _HEADER_CHARS = len(TEXT_PREFIX) + 8
+# Larger values get a short placeholder: writing a big one twice costs more
+# than moving the row (see mcfields.saving._insert_and_bind).
+_SIZED_PLACEHOLDER_MAX = 4096
 
 
 class EncryptedFieldMixin:
@@ -195,8 +198,9 @@ class EncryptedFieldMixin:
         if pk is None:
             if hasattr(value, "resolve_expression"):
                 return self.to_save(value, pk)  # raises the expression error
-            if is_pending(model_instance):
-                return self.placeholder
+            sized = pending_placeholder(model_instance)
+            if sized is not None:
+                return self.placeholder_for(value) if sized else self.placeholder
             raise FieldError(
                 f"{self.model._meta.label}.{self.name} is encrypted and bound to the row's "
                 "primary key, which the database assigns only on INSERT. QuerySet.bulk_create() "
@@ -283,6 +287,10 @@ class EncryptedFieldMixin:
 
     # -- type-specific parts --------------------------------------------------------------
 
+    def placeholder_for(self, value: Any) -> ForSave:
+        """A placeholder as long as ``value``'s envelope will be (small values)."""
+        return self.placeholder
+
     def _to_bytes(self, value: Any) -> bytes:
         raise NotImplementedError
 
@@ -307,6 +315,15 @@ class EncryptedTextField(EncryptedFieldMixin, models.TextField):
 
     description = "Text sealed with XChaCha20-Poly1305, bound to its row"
     placeholder = ForSave("")
+
+    def placeholder_for(self, value: Any) -> ForSave:
+        if type(value) is not str:
+            return self.placeholder
+        # str.isascii() is O(1) in CPython: skip encoding for ASCII text.
+        size = len(value) if value.isascii() else len(value.encode("utf-8", "replace"))
+        # Unpadded base64 of the envelope, after the prefix.
+        length = len(TEXT_PREFIX) + (4 * (size + OVERHEAD) + 2) // 3
+        return ForSave(" " * length) if length <= _SIZED_PLACEHOLDER_MAX else self.placeholder
 
     def _to_bytes(self, value: Any) -> bytes:
         if not isinstance(value, str):
@@ -350,6 +367,11 @@ class EncryptedBinaryField(EncryptedFieldMixin, models.BinaryField):
 
     description = "Bytes sealed with XChaCha20-Poly1305, bound to its row"
     placeholder = ForSave(b"")
+
+    def placeholder_for(self, value: Any) -> ForSave:
+        if type(value) is not bytes or len(value) + OVERHEAD > _SIZED_PLACEHOLDER_MAX:
+            return self.placeholder
+        return ForSave(bytes(len(value) + OVERHEAD))
 
     def _to_bytes(self, value: Any) -> bytes:
         if isinstance(value, bytes):

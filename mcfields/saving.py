@@ -33,7 +33,7 @@ from django.db.models.signals import post_init
 
 from .sealed import UNBOUND, Sealed
 
-__all__ = ["ForSave", "is_pending", "install", "local_encrypted", "write_sealed"]
+__all__ = ["ForSave", "install", "local_encrypted", "pending_placeholder", "write_sealed"]
 
 
 class ForSave:
@@ -49,25 +49,31 @@ class ForSave:
 
 
 # ids of the instances whose INSERT runs before their pk is known: their
-# fields get a placeholder, and the binding UPDATE follows.
-_PENDING: contextvars.ContextVar[frozenset[int]] = contextvars.ContextVar(
-    "mcfields_pending", default=frozenset()
+# fields get a placeholder, and the binding UPDATE follows.  The flag says
+# whether the placeholder should have the envelope's size (see
+# EncryptedFieldMixin.placeholder_for).
+_PENDING: contextvars.ContextVar[tuple[frozenset[int], bool]] = contextvars.ContextVar(
+    "mcfields_pending", default=(frozenset(), False)
 )
 
 
-def is_pending(instance: Any) -> bool:
-    return id(instance) in _PENDING.get()
+def pending_placeholder(instance: Any) -> bool | None:
+    """None unless ``instance`` is being inserted before it has a pk; else
+    whether its placeholders should be sized like the final envelopes."""
+    ids, sized = _PENDING.get()
+    return sized if id(instance) in ids else None
 
 
 class pending:  # noqa: N801 - used like a function, as a context manager
     """Mark instances as inserted-before-bound for the duration of a block."""
 
-    def __init__(self, instances: Iterable[Any]) -> None:
+    def __init__(self, instances: Iterable[Any], sized: bool = False) -> None:
         self._ids = frozenset(id(obj) for obj in instances)
-        self._token: contextvars.Token[frozenset[int]] | None = None
+        self._sized = sized
+        self._token: contextvars.Token[tuple[frozenset[int], bool]] | None = None
 
     def __enter__(self) -> None:
-        self._token = _PENDING.set(_PENDING.get() | self._ids)
+        self._token = _PENDING.set((_PENDING.get()[0] | self._ids, self._sized))
 
     def __exit__(self, *exc: object) -> None:
         assert self._token is not None
@@ -268,7 +274,10 @@ def _insert_and_bind(
     fields: Sequence[Any], values: dict[str, Any],
 ) -> bool:
     """INSERT (placeholders for the encrypted columns), then the binding UPDATE."""
-    with pending((instance,)):
+    # SQLite rewrites a row in place when its size does not change: a
+    # placeholder as long as the envelope makes the binding UPDATE cheaper.
+    # PostgreSQL writes a new row version either way, so it gets a short one.
+    with pending((instance,), sized=connections[args[4]].vendor == "sqlite"):
         updated = original(instance, *args)
     _bind_inserted(instance, meta, fields, values, args[4])
     return bool(updated)

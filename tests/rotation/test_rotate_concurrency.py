@@ -19,7 +19,8 @@ from typing import Any
 from django.db import connection as django_connection
 
 from mcfields.crypto import Keyring
-from tests.rotation.conftest import (
+from tests.rotation.rotapp.models import Secret
+from tests.rotation.support import (
     INSERT_SECRET,
     Keys,
     SharedDB,
@@ -29,7 +30,6 @@ from tests.rotation.conftest import (
     seal_text,
     secret_rows,
 )
-from tests.rotation.rotapp.models import Secret
 
 N_ROWS = 2000
 BATCH = 20

@@ -19,7 +19,8 @@ from typing import Any
 import pytest
 
 from mcfields.crypto import Keyring, generate_key
-from tests.rotation.conftest import (
+from tests.rotation.rotapp.models import Secret, UuidSecret
+from tests.rotation.support import (
     INSERT_SECRET,
     Keys,
     SharedDB,
@@ -30,7 +31,6 @@ from tests.rotation.conftest import (
     seal_text,
     secret_rows,
 )
-from tests.rotation.rotapp.models import Secret, UuidSecret
 
 N_ROWS = 3000
 BATCH = 25

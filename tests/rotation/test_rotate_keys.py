@@ -12,7 +12,8 @@ from django.db import connection
 
 from mcfields.crypto import Keyring
 from mcfields.rotation import Mode, Report, Rotator, Shard, find_targets
-from tests.rotation.conftest import (
+from tests.rotation.rotapp.models import ChildSecret, Secret, UuidSecret
+from tests.rotation.support import (
     INSERT_SECRET,
     Keys,
     check_secret_rows,
@@ -24,7 +25,6 @@ from tests.rotation.conftest import (
     secret_rows,
     text_for,
 )
-from tests.rotation.rotapp.models import ChildSecret, Secret, UuidSecret
 
 pytestmark = pytest.mark.django_db
 
