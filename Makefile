@@ -52,6 +52,7 @@ test-slow: setup
 bench: setup
 	$(PY) bench/crypto_bench.py
 	$(PY) bench/orm_bench.py
+	$(PY) bench/rotate_bench.py
 
 wheel: setup
 	$(PY) -m pip wheel --no-deps -w dist .

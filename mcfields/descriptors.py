@@ -13,6 +13,7 @@ when it was loaded, and caches the plaintext inside it.
 
 from __future__ import annotations
 
+import weakref
 from typing import Any
 
 from django.db.models.query_utils import DeferredAttribute
@@ -23,12 +24,12 @@ from .sealed import NOTHING, UNBOUND, Sealed
 class EncryptedDescriptor(DeferredAttribute):
     def __init__(self, field: Any) -> None:
         super().__init__(field)
-        # The last value this descriptor opened, as (plaintext, Sealed).
-        # refresh_from_db() copies a field with setattr(self, name,
-        # getattr(fresh, name)): recognising the very object just opened
-        # lets the instance keep the loaded envelope instead of treating the
-        # value as changed (and re-sealing it on the next save).
-        self._last: tuple[Any, Sealed] | None = None
+        # The Sealed this descriptor opened last, weakly (no plaintext is
+        # kept alive by it).  refresh_from_db() copies a field with
+        # setattr(self, name, getattr(fresh, name)): recognising the very
+        # object just opened lets the instance keep the loaded envelope
+        # instead of treating the value as changed (and re-sealing it).
+        self._last: weakref.ref[Sealed] | None = None
 
     def __get__(self, instance: Any, cls: Any = None) -> Any:
         if instance is None:
@@ -53,7 +54,7 @@ class EncryptedDescriptor(DeferredAttribute):
             source = sealed.field if sealed.field is not None else self.field
             plaintext = source.open_for_pk(sealed, pk)
             sealed._plain = plaintext
-        self._last = (plaintext, sealed)
+        self._last = weakref.ref(sealed)
         return plaintext
 
     def __set__(self, instance: Any, value: Any) -> None:
@@ -70,10 +71,10 @@ class EncryptedDescriptor(DeferredAttribute):
                 # Same plaintext as the loaded value (a form re-posting an
                 # unchanged field): keep the envelope, nothing changed.
                 return
-            last = self._last
-            if last is not None and last[0] is value and last[1].field is self.field:
+            last = self._last() if self._last is not None else None
+            if last is not None and last._plain is value and last.field is self.field:
                 # The object this descriptor just opened: adopt its envelope.
                 # Correct for any row: the Sealed knows its own pk, and a
                 # save under another pk opens and re-seals it.
-                value = last[1]
+                value = last
         data[attname] = value

@@ -28,11 +28,11 @@ from django.db.models.signals import class_prepared
 from . import conf
 from .binding import canonical_pk
 from .crypto import binding, from_text, to_text
-from .crypto.envelope import HEADER_SIZE, OVERHEAD, TEXT_PREFIX, VERSION
+from .crypto.envelope import HEADER_SIZE, TEXT_PREFIX, VERSION
 from .descriptors import EncryptedDescriptor
 from .exceptions import DecryptionError, ValueTooLargeError
 from .lookups import EncryptedExact, IsNull, refusal
-from .saving import ForSave, install, is_encrypted, pending_placeholder
+from .saving import ForSave, install, is_encrypted, is_pending
 from .sealed import NOTHING, UNBOUND, Sealed, cached
 
 __all__ = ["EncryptedBinaryField", "EncryptedTextField", "encrypted_fields"]
@@ -43,9 +43,6 @@ _USE_MANAGER = (
 )
 # The text-form prefix of the first base64 characters that cover the header.
 _HEADER_CHARS = len(TEXT_PREFIX) + 8
-# Larger values get a short placeholder: writing a big one twice costs more
-# than moving the row (see mcfields.saving._insert_and_bind).
-_SIZED_PLACEHOLDER_MAX = 4096
 
 
 class EncryptedFieldMixin:
@@ -147,13 +144,25 @@ class EncryptedFieldMixin:
         if type(value) is Sealed:
             loaded_pk = value._pk
             if loaded_pk is UNBOUND:
-                loaded_pk = value._pk = pk
-            if value.field is self and self._same_pk(loaded_pk, pk) and not self._stale(value):
+                # Not loaded with an instance (taken from values()): it can
+                # only stay if it really is this row's value of this column.
+                self._adopt_unbound(value, pk)
+                loaded_pk = pk
+            unchanged = self._same_column(value.field) and self._same_pk(loaded_pk, pk)
+            if unchanged and not self._stale(value):
                 return ForSave(value.db_value)
             plaintext = value._plain
             if plaintext is NOTHING:
                 source = value.field if value.field is not None else self
-                plaintext = value._plain = source.open_for_pk(value, loaded_pk)
+                try:
+                    plaintext = value._plain = source.open_for_pk(value, loaded_pk)
+                except DecryptionError:
+                    if unchanged:
+                        # Re-sealing under the first key is opportunistic: a
+                        # value that does not open is written back as it was
+                        # (rotate_keys reports it), not a reason to fail save().
+                        return ForSave(value.db_value)
+                    raise
             value = plaintext
         elif hasattr(value, "resolve_expression"):
             raise FieldError(
@@ -164,9 +173,31 @@ class EncryptedFieldMixin:
             )
         return ForSave(self.seal_for_pk(value, pk))
 
+    def _adopt_unbound(self, sealed: Sealed, pk: Any) -> None:
+        source = sealed.field if sealed.field is not None else self
+        try:
+            plaintext = source.open_for_pk(sealed, pk) if pk is not None else NOTHING
+        except DecryptionError:
+            plaintext = NOTHING
+        if plaintext is NOTHING:
+            raise TypeError(
+                f"{self.model._meta.label}.{self.name}: this Sealed value (from values()) "
+                "does not belong to this row, and a Sealed does not know which row it came "
+                "from. Open it with sealed.open(pk) and assign the plaintext instead."
+            )
+        sealed._pk = pk
+        sealed._plain = plaintext
+
     def remember(self, instance: Any, for_save: ForSave, pk: Any, plaintext: Any) -> None:
         """Keep the envelope just written, behind the same plaintext object."""
         instance.__dict__[self.attname] = cached(for_save.db, self, pk, plaintext)
+
+    def _same_column(self, other: Any) -> bool:
+        """``other`` writes the same column with the same binding (a field of a
+        migration's historical model, a deep-copied field...)."""
+        return other is self or (
+            type(other) is type(self) and other.binding_label == self.binding_label
+        )
 
     def _same_pk(self, loaded: Any, current: Any) -> bool:
         if loaded == current:
@@ -198,9 +229,8 @@ class EncryptedFieldMixin:
         if pk is None:
             if hasattr(value, "resolve_expression"):
                 return self.to_save(value, pk)  # raises the expression error
-            sized = pending_placeholder(model_instance)
-            if sized is not None:
-                return self.placeholder_for(value) if sized else self.placeholder
+            if is_pending(model_instance):
+                return self.placeholder
             raise FieldError(
                 f"{self.model._meta.label}.{self.name} is encrypted and bound to the row's "
                 "primary key, which the database assigns only on INSERT. QuerySet.bulk_create() "
@@ -225,8 +255,10 @@ class EncryptedFieldMixin:
             return None
         if type(value) is ForSave:
             return self._db_param(value.db, connection)
+        # Anything else would reach the database unsealed or unbound:
+        # QuerySet.update(field=F(...)/"x"), bulk_update()'s CASE, Value(...).
         if hasattr(value, "as_sql"):
-            return value
+            raise self._refuse_expression(value)
         raise FieldError(
             f"{self.model._meta.label}.{self.name} is encrypted: a value must be sealed "
             f"for its row before it is written, and this {type(value).__name__} was not. "
@@ -239,21 +271,25 @@ class EncryptedFieldMixin:
     def get_db_prep_save(self, value: Any, connection: Any) -> Any:
         return self.get_db_prep_value(value, connection)
 
-    def get_placeholder(self, value: Any, compiler: Any, connection: Any) -> str:
-        # Called by the UPDATE compiler for expressions too: the one place a
-        # field sees QuerySet.update(field=F(...)) and bulk_update()'s CASE.
-        if hasattr(value, "as_sql"):
-            if _is_case(value):
-                raise FieldError(
-                    f"{self.model._meta.label}.{self.name} is encrypted: QuerySet.bulk_update() "
-                    f"on a plain manager cannot seal each value for its row. {_USE_MANAGER}"
-                )
-            raise FieldError(
-                f"{self.model._meta.label}.{self.name} is encrypted: an SQL expression "
-                f"({type(value).__name__}) cannot be written to it, because the database "
-                "would store its result without sealing it for the row. Assign plain values "
-                "and save(), or use mcfields.EncryptedManager's update() with a plain value."
+    def _refuse_expression(self, value: Any) -> FieldError:
+        if _is_case(value):
+            return FieldError(
+                f"{self.model._meta.label}.{self.name} is encrypted: QuerySet.bulk_update() "
+                f"on a plain manager cannot seal each value for its row. {_USE_MANAGER}"
             )
+        return FieldError(
+            f"{self.model._meta.label}.{self.name} is encrypted: an SQL expression "
+            f"({type(value).__name__}) cannot be written to it, because the database "
+            "would store its result without sealing it for the row. Assign plain values "
+            "and save(), or use mcfields.EncryptedManager's update() with a plain value."
+        )
+
+    def get_placeholder(self, value: Any, compiler: Any, connection: Any) -> str:
+        # The UPDATE compiler asks for every value, expressions included: a
+        # second guard behind get_db_prep_save() (Django versions differ in
+        # whether they pass expressions through it).
+        if hasattr(value, "as_sql"):
+            raise self._refuse_expression(value)
         return "%s"
 
     def from_db_value(self, value: Any, expression: Any, connection: Any) -> Sealed | None:
@@ -287,10 +323,6 @@ class EncryptedFieldMixin:
 
     # -- type-specific parts --------------------------------------------------------------
 
-    def placeholder_for(self, value: Any) -> ForSave:
-        """A placeholder as long as ``value``'s envelope will be (small values)."""
-        return self.placeholder
-
     def _to_bytes(self, value: Any) -> bytes:
         raise NotImplementedError
 
@@ -315,15 +347,6 @@ class EncryptedTextField(EncryptedFieldMixin, models.TextField):
 
     description = "Text sealed with XChaCha20-Poly1305, bound to its row"
     placeholder = ForSave("")
-
-    def placeholder_for(self, value: Any) -> ForSave:
-        if type(value) is not str:
-            return self.placeholder
-        # str.isascii() is O(1) in CPython: skip encoding for ASCII text.
-        size = len(value) if value.isascii() else len(value.encode("utf-8", "replace"))
-        # Unpadded base64 of the envelope, after the prefix.
-        length = len(TEXT_PREFIX) + (4 * (size + OVERHEAD) + 2) // 3
-        return ForSave(" " * length) if length <= _SIZED_PLACEHOLDER_MAX else self.placeholder
 
     def _to_bytes(self, value: Any) -> bytes:
         if not isinstance(value, str):
@@ -367,11 +390,6 @@ class EncryptedBinaryField(EncryptedFieldMixin, models.BinaryField):
 
     description = "Bytes sealed with XChaCha20-Poly1305, bound to its row"
     placeholder = ForSave(b"")
-
-    def placeholder_for(self, value: Any) -> ForSave:
-        if type(value) is not bytes or len(value) + OVERHEAD > _SIZED_PLACEHOLDER_MAX:
-            return self.placeholder
-        return ForSave(bytes(len(value) + OVERHEAD))
 
     def _to_bytes(self, value: Any) -> bytes:
         if isinstance(value, bytes):

@@ -25,6 +25,7 @@
 from __future__ import annotations
 
 import contextvars
+import weakref
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -33,7 +34,7 @@ from django.db.models.signals import post_init
 
 from .sealed import UNBOUND, Sealed
 
-__all__ = ["ForSave", "install", "local_encrypted", "pending_placeholder", "write_sealed"]
+__all__ = ["ForSave", "install", "is_pending", "local_encrypted", "pending", "write_sealed"]
 
 
 class ForSave:
@@ -49,31 +50,25 @@ class ForSave:
 
 
 # ids of the instances whose INSERT runs before their pk is known: their
-# fields get a placeholder, and the binding UPDATE follows.  The flag says
-# whether the placeholder should have the envelope's size (see
-# EncryptedFieldMixin.placeholder_for).
-_PENDING: contextvars.ContextVar[tuple[frozenset[int], bool]] = contextvars.ContextVar(
-    "mcfields_pending", default=(frozenset(), False)
+# fields get a placeholder, and the binding UPDATE follows.
+_PENDING: contextvars.ContextVar[frozenset[int]] = contextvars.ContextVar(
+    "mcfields_pending", default=frozenset()
 )
 
 
-def pending_placeholder(instance: Any) -> bool | None:
-    """None unless ``instance`` is being inserted before it has a pk; else
-    whether its placeholders should be sized like the final envelopes."""
-    ids, sized = _PENDING.get()
-    return sized if id(instance) in ids else None
+def is_pending(instance: Any) -> bool:
+    return id(instance) in _PENDING.get()
 
 
 class pending:  # noqa: N801 - used like a function, as a context manager
     """Mark instances as inserted-before-bound for the duration of a block."""
 
-    def __init__(self, instances: Iterable[Any], sized: bool = False) -> None:
+    def __init__(self, instances: Iterable[Any]) -> None:
         self._ids = frozenset(id(obj) for obj in instances)
-        self._sized = sized
-        self._token: contextvars.Token[tuple[frozenset[int], bool]] | None = None
+        self._token: contextvars.Token[frozenset[int]] | None = None
 
     def __enter__(self) -> None:
-        self._token = _PENDING.set((_PENDING.get()[0] | self._ids, self._sized))
+        self._token = _PENDING.set(_PENDING.get() | self._ids)
 
     def __exit__(self, *exc: object) -> None:
         assert self._token is not None
@@ -84,7 +79,8 @@ def is_encrypted(field: Any) -> bool:
     return getattr(field, "_mcfields_encrypted", False) is True
 
 
-_local_cache: dict[type, tuple[Any, ...]] = {}
+# Weak: migrations create (and drop) historical model classes by the hundred.
+_local_cache: weakref.WeakKeyDictionary[type, tuple[Any, ...]] = weakref.WeakKeyDictionary()
 
 
 def local_encrypted(model: type[models.Model]) -> tuple[Any, ...]:
@@ -124,14 +120,20 @@ class _Plan:
         self.sqlite = connection.vendor == "sqlite"
 
 
-_plans: dict[tuple[str, type, tuple[str, ...]], _Plan] = {}
+_plans: weakref.WeakKeyDictionary[type, dict[tuple[str, tuple[str, ...]], _Plan]] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 def _plan(connection: Any, model: type[models.Model], columns: tuple[str, ...]) -> _Plan:
-    key = (connection.alias, model, columns)
-    plan = _plans.get(key)
+    try:
+        by_key = _plans[model]
+    except KeyError:
+        by_key = _plans[model] = {}
+    key = (connection.alias, columns)
+    plan = by_key.get(key)
     if plan is None:
-        plan = _plans[key] = _Plan(connection, model, columns)
+        plan = by_key[key] = _Plan(connection, model, columns)
     return plan
 
 
@@ -274,10 +276,7 @@ def _insert_and_bind(
     fields: Sequence[Any], values: dict[str, Any],
 ) -> bool:
     """INSERT (placeholders for the encrypted columns), then the binding UPDATE."""
-    # SQLite rewrites a row in place when its size does not change: a
-    # placeholder as long as the envelope makes the binding UPDATE cheaper.
-    # PostgreSQL writes a new row version either way, so it gets a short one.
-    with pending((instance,), sized=connections[args[4]].vendor == "sqlite"):
+    with pending((instance,)):
         updated = original(instance, *args)
     _bind_inserted(instance, meta, fields, values, args[4])
     return bool(updated)
@@ -323,13 +322,15 @@ def _bind_inserted(
 
 # -- model hooks ----------------------------------------------------------------
 
-_load_specs: dict[type, tuple[tuple[str, str], ...]] = {}
+_load_specs: weakref.WeakKeyDictionary[type, tuple[tuple[str, str], ...]] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 def _bind_loaded(sender: type, instance: models.Model, **kwargs: Any) -> None:
     """post_init: record on each loaded Sealed the pk its row had."""
     data = instance.__dict__
-    for attname, pk_attname in _load_specs[sender]:
+    for attname, pk_attname in _load_specs.get(sender, ()):
         value = data.get(attname)
         if type(value) is Sealed and value._pk is UNBOUND:
             pk = data.get(pk_attname)

@@ -51,7 +51,7 @@ class Sealed:
     plaintext, given the pk of the row it was read from.
     """
 
-    __slots__ = ("db_value", "field", "_envelope", "_pk", "_plain")
+    __slots__ = ("db_value", "field", "_envelope", "_pk", "_plain", "__weakref__")
 
     def __init__(self, db_value: str | bytes | bytearray | memoryview, field: Any = None) -> None:
         if isinstance(db_value, (memoryview, bytearray)):
@@ -117,6 +117,14 @@ class Sealed:
     def __hash__(self) -> int:
         return hash(self.db_value)
 
+    def __copy__(self) -> Sealed:
+        return _copy(self)
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Sealed:
+        # The field is shared, not copied: a deep-copied instance must still
+        # recognise its untouched values as belonging to this column.
+        return _copy(self)
+
     def __reduce__(self) -> tuple[Any, ...]:
         # The cached plaintext is left out: a pickled instance (e.g. in a
         # cache backend) carries ciphertext only, and opens again on access.
@@ -127,6 +135,14 @@ def _rebuild(db_value: str | bytes, field: Any, pk: Any) -> Sealed:
     sealed = Sealed(db_value, field)
     sealed._pk = pk
     return sealed
+
+
+def _copy(sealed: Sealed) -> Sealed:
+    new = Sealed(sealed.db_value, sealed.field)
+    new._envelope = sealed._envelope
+    new._pk = sealed._pk
+    new._plain = sealed._plain
+    return new
 
 
 def cached(db_value: str | bytes, field: Any, pk: Any, plaintext: Any) -> Sealed:

@@ -236,3 +236,37 @@ def test_a_sealed_value_assigned_to_another_row_is_resealed():
     loaded_b.save()
     assert Note.objects.get(pk=b.pk).body == "copied value"
     assert raw_value(Note, "body", b.pk) != raw_value(Note, "body", a.pk)
+
+
+def test_untouched_value_that_does_not_open_is_written_back_unchanged():
+    note = Note.objects.create(title="t", body="x")
+    broken = raw_value(Note, "body", note.pk)[:-4] + "AAAA"
+    set_raw_value(Note, "body", note.pk, broken)
+    with override_settings(MCFIELDS_KEYS=[generate_key(), *old_key_strings()]):
+        loaded = Note.objects.get(pk=note.pk)
+        loaded.title = "still saves"
+        loaded.save()  # body is under an old key and broken: left as it is
+    assert raw_value(Note, "body", note.pk) == broken
+    assert Note.objects.get(pk=note.pk).title == "still saves"
+
+
+def test_sealed_from_values_can_only_be_saved_back_into_its_own_row():
+    from django.db import transaction
+
+    a = Note.objects.create(title="a", body="value of a")
+    sealed_a = Note.objects.values_list("body", flat=True).get(pk=a.pk)
+    same = Note.objects.get(pk=a.pk)
+    same.body = sealed_a
+    same.save()
+    assert Note.objects.get(pk=a.pk).body == "value of a"
+    b = Note.objects.create(title="b", body="value of b")
+    b.body = Note.objects.values_list("body", flat=True).get(pk=a.pk)
+    with pytest.raises(TypeError, match="Open it with sealed.open"), transaction.atomic():
+        b.save()
+    unplaced = Note.objects.values_list("body", flat=True).get(pk=a.pk)
+    with pytest.raises(TypeError, match="does not belong"), transaction.atomic():
+        Note.objects.create(title="c", body=unplaced)
+    assert Note.objects.get(pk=b.pk).body == "value of b"
+    b.body = sealed_a.open(a.pk)
+    b.save()
+    assert Note.objects.get(pk=b.pk).body == "value of a"

@@ -359,3 +359,31 @@ def test_pre_save_returns_an_envelope_and_keeps_the_instance_value():
     assert note.body == "new"
     assert "new" not in repr(note.__dict__["body"])
     assert isinstance(note.__dict__["body"], Sealed)
+
+
+def test_deep_copied_instance_keeps_untouched_values():
+    import copy
+
+    note = Note.objects.create(title="t", body="deep")
+    stored = raw_value(Note, "body", note.pk)
+    clone = copy.deepcopy(Note.objects.get(pk=note.pk))
+    clone.title = "t2"
+    clone.save()
+    assert raw_value(Note, "body", note.pk) == stored
+    assert clone.body == "deep"
+
+
+def test_historical_models_in_data_migrations_seal_and_bind(ring):
+    from django.db.migrations.executor import MigrationExecutor
+
+    state = MigrationExecutor(connection).loader.project_state()
+    HistoricalNote = state.apps.get_model("demo", "Note")  # noqa: N806
+    created = HistoricalNote.objects.create(title="h", body="from a migration")
+    stored = raw_value(Note, "body", created.pk)
+    assert open_stored(ring, stored, "demo.Note.body", str(created.pk)) == b"from a migration"
+    assert Note.objects.get(pk=created.pk).body == "from a migration"
+    loaded = HistoricalNote.objects.get(pk=created.pk)
+    assert loaded.body == "from a migration"
+    loaded.title = "h2"
+    loaded.save()
+    assert raw_value(Note, "body", created.pk) == stored

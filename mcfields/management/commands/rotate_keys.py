@@ -89,7 +89,9 @@ class _ProgressPrinter:
         counts = f"{event.rows_done:,}/{event.rows_total:,} rows  {rate:,.0f} rows/s  {eta}"
         if self.tty:
             total = max(event.rows_total, 1)
-            filled = min(self.BAR, self.BAR * event.rows_done // total)
+            filled = self.BAR if event.finished else min(
+                self.BAR, self.BAR * event.rows_done // total
+            )
             bar = "#" * filled + "-" * (self.BAR - filled)
             self.out.write(f"\r{event.model} [{bar}] {counts}\x1b[K", ending="")
             self.open_line = True
