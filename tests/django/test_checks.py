@@ -237,3 +237,17 @@ def test_generate_key_prints_usable_keys():
     call_command("generate_key", "--count", "3", stdout=out)
     keys = out.getvalue().split()
     assert len(keys) == 3 and len(set(keys) | {key}) == 4
+
+
+@isolate_apps("testproject.demo")
+def test_composite_primary_key_is_an_error():
+    class Pair(models.Model):  # noqa: DJ008
+        pk = models.CompositePrimaryKey("a", "b")
+        a = models.IntegerField()
+        b = models.IntegerField()
+        secret = EncryptedTextField()
+
+        class Meta:
+            app_label = "demo"
+
+    assert "mcfields.E108" in _ids(Pair._meta.get_field("secret").check())
