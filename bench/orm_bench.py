@@ -79,11 +79,18 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         configure(os.path.join(tmp, "bench.sqlite3"))
         create_tables()
-        from benchapp.models import FernetNote, PlainNote, SealedNote, SealedUUIDNote
+        from benchapp.models import (
+            FernetNote,
+            PlainNote,
+            PlainUUIDNote,
+            SealedNote,
+            SealedUUIDNote,
+        )
 
         text = ("0123456789abcdef" * 64)[:1024]
         contenders = [
             ("plain TextField", PlainNote),
+            ("plain TextField (UUID pk)", PlainUUIDNote),
             ("mcfields (BigAutoField pk)", SealedNote),
             ("mcfields (UUID pk)", SealedUUIDNote),
             ("django-fernet-encrypted-fields", FernetNote),
@@ -102,10 +109,14 @@ def main() -> int:
     for name, r in best.items():
         print(f"{name:32} {r['create']:8.3f}s {r['load']:8.3f}s {r['read']:8.3f}s "
               f"{r['total']:8.3f}s {r['total'] / base:8.2f}x {r['total'] / fernet:8.2f}x")
-    for name in ("mcfields (BigAutoField pk)", "mcfields (UUID pk)"):
-        ratio = best[name]["total"] / base
-        verdict = "meets" if ratio <= 1.3 and best[name]["total"] < fernet else "MISSES"
-        print(f"bar P3 (<= 1.3x plain, faster than fernet): {name}: {ratio:.2f}x -> {verdict}")
+    pairs = (("mcfields (BigAutoField pk)", "plain TextField"),
+             ("mcfields (UUID pk)", "plain TextField (UUID pk)"))
+    for name, plain in pairs:
+        ratio = best[name]["total"] / best[plain]["total"]
+        vs_fernet = best[name]["total"] / fernet
+        verdict = "meets" if ratio <= 1.3 and vs_fernet < 1 else "MISSES"
+        print(f"bar P3 (<= 1.3x plain, faster than fernet): {name}: {ratio:.2f}x {plain}, "
+              f"{vs_fernet:.2f}x fernet -> {verdict}")
     return 0
 
 

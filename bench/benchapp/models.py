@@ -20,6 +20,17 @@ class PlainNote(models.Model):
         return f"{type(self).__name__} {self.pk}"
 
 
+class PlainUUIDNote(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    body = models.TextField()
+
+    class Meta:
+        app_label = "benchapp"
+
+    def __str__(self) -> str:
+        return f"{type(self).__name__} {self.pk}"
+
+
 class SealedNote(models.Model):
     body = EncryptedTextField()
 

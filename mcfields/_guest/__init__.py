@@ -8,6 +8,7 @@ from .runtime import (
     DEFAULT_MAX_TEXT_SIZE,
     Guest,
     get_guest,
+    preload,
     wasm_bytes,
 )
 
@@ -16,5 +17,6 @@ __all__ = [
     "DEFAULT_MAX_TEXT_SIZE",
     "Guest",
     "get_guest",
+    "preload",
     "wasm_bytes",
 ]
