@@ -63,20 +63,32 @@ EXPORT("mc_wipe") int32_t mc_wipe(uint32_t frame, uint32_t len)
     return MC_OK;
 }
 
+/* Pointers into a seal/open frame (layout at the top of this file). */
+struct aead_frame {
+    uint8_t *key, *ad, *nonce, *mac, *text;
+};
+
+static struct aead_frame aead_frame_at(uint32_t frame, uint32_t ad_len)
+{
+    struct aead_frame f;
+    f.key   = (uint8_t *)(uintptr_t)frame;
+    f.ad    = f.key + KEY_SIZE;
+    f.nonce = f.ad + ad_len;
+    f.mac   = f.nonce + NONCE_SIZE;
+    f.text  = f.mac + MAC_SIZE;
+    return f;
+}
+
 /* Encrypts text in place and writes the MAC; wipes key and ad. */
 EXPORT("mc_seal") int32_t mc_seal(uint32_t frame, uint32_t ad_len, uint32_t text_len)
 {
     if (!in_bounds(frame, AEAD_HEAD, ad_len, text_len)) {
         return MC_EBOUNDS;
     }
-    uint8_t *key   = (uint8_t *)(uintptr_t)frame;
-    uint8_t *ad    = key + KEY_SIZE;
-    uint8_t *nonce = ad + ad_len;
-    uint8_t *mac   = nonce + NONCE_SIZE;
-    uint8_t *text  = mac + MAC_SIZE;
-    crypto_aead_lock(text, mac, key, nonce, ad, ad_len, text, text_len);
-    crypto_wipe(key, KEY_SIZE);
-    crypto_wipe(ad, ad_len);
+    struct aead_frame f = aead_frame_at(frame, ad_len);
+    crypto_aead_lock(f.text, f.mac, f.key, f.nonce, f.ad, ad_len, f.text, text_len);
+    crypto_wipe(f.key, KEY_SIZE);
+    crypto_wipe(f.ad, ad_len);
     return MC_OK;
 }
 
@@ -89,14 +101,10 @@ EXPORT("mc_open") int32_t mc_open(uint32_t frame, uint32_t ad_len, uint32_t text
     if (!in_bounds(frame, AEAD_HEAD, ad_len, text_len)) {
         return MC_EBOUNDS;
     }
-    uint8_t *key   = (uint8_t *)(uintptr_t)frame;
-    uint8_t *ad    = key + KEY_SIZE;
-    uint8_t *nonce = ad + ad_len;
-    uint8_t *mac   = nonce + NONCE_SIZE;
-    uint8_t *text  = mac + MAC_SIZE;
-    int rc = crypto_aead_unlock(text, mac, key, nonce, ad, ad_len, text, text_len);
-    crypto_wipe(key, KEY_SIZE);
-    crypto_wipe(ad, ad_len);
+    struct aead_frame f = aead_frame_at(frame, ad_len);
+    int rc = crypto_aead_unlock(f.text, f.mac, f.key, f.nonce, f.ad, ad_len, f.text, text_len);
+    crypto_wipe(f.key, KEY_SIZE);
+    crypto_wipe(f.ad, ad_len);
     return rc == 0 ? MC_OK : MC_EAUTH;
 }
 

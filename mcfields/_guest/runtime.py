@@ -393,6 +393,14 @@ class Guest:
             self._ensure(end)
         return end
 
+    def _aead_layout(self, ad_len: int, text_len: int) -> tuple[int, int, int, int]:
+        """Frame start, nonce, text and end addresses (guest/shim.c layout),
+        with memory grown to hold them."""
+        end = self._check_sizes(ad_len, text_len)
+        frame = self.frame
+        nonce_at = frame + KEY_SIZE + ad_len
+        return frame, nonce_at, nonce_at + NONCE_SIZE + MAC_SIZE, end
+
     def wipe(self, start: int, end: int) -> None:
         """Zero ``[start, end)`` of guest memory (host side, no call)."""
         if not (self.heap_base <= start <= end <= self._size):
@@ -415,10 +423,7 @@ class Guest:
         if len(key) != KEY_SIZE or len(nonce) != NONCE_SIZE:
             raise ValueError("key must be 32 bytes and nonce 24 bytes")
         ad_len, text_len = len(ad), len(text)
-        end = self._check_sizes(ad_len, text_len)
-        frame = self.frame
-        nonce_at = frame + KEY_SIZE + ad_len
-        text_at = nonce_at + NONCE_SIZE + MAC_SIZE
+        frame, nonce_at, text_at, end = self._aead_layout(ad_len, text_len)
         view = self._view
         try:
             view[frame:nonce_at + NONCE_SIZE] = b"".join((key, ad, nonce))
@@ -445,10 +450,7 @@ class Guest:
         text_len = len(sealed) - NONCE_SIZE - MAC_SIZE
         if text_len < 0:
             return None
-        end = self._check_sizes(ad_len, text_len)
-        frame = self.frame
-        nonce_at = frame + KEY_SIZE + ad_len
-        text_at = nonce_at + NONCE_SIZE + MAC_SIZE
+        frame, nonce_at, text_at, end = self._aead_layout(ad_len, text_len)
         view = self._view
         try:
             view[frame:nonce_at] = key + ad

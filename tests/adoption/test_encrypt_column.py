@@ -26,6 +26,7 @@ import pytest
 
 from mcfields.binding import pk_text
 from mcfields.crypto import Keyring, binding, from_text
+from tests.databases import pg_params
 
 ROOT = Path(__file__).absolute().parents[2]
 ON_POSTGRES = os.environ.get("MCFIELDS_TEST_DB") == "postgres"
@@ -63,7 +64,7 @@ class Target:
             return sqlite3.connect(self.sqlite_path, isolation_level=None, timeout=60)
         import psycopg
 
-        return psycopg.connect(**_pg_params(self.pg_name), autocommit=True)
+        return psycopg.connect(**pg_params(self.pg_name), autocommit=True)
 
     def sql(self, text: str) -> str:
         return text.replace("%s", "?") if self.vendor == "sqlite" else text
@@ -82,16 +83,6 @@ class Target:
                 "-v", "0"]
 
 
-def _pg_params(name: str | None) -> dict[str, Any]:
-    return {
-        "host": os.environ.get("PGHOST", "localhost"),
-        "port": os.environ.get("PGPORT", "5432"),
-        "user": os.environ.get("PGUSER", "mcfields"),
-        "password": os.environ.get("PGPASSWORD", "mcfields"),
-        "dbname": name,
-    }
-
-
 @pytest.fixture
 def target(tmp_path: Path) -> Iterator[Target]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST")}
@@ -101,12 +92,12 @@ def target(tmp_path: Path) -> Iterator[Target]:
         import psycopg
 
         name = f"mcfields_adopt_{uuid.uuid4().hex[:10]}"
-        with psycopg.connect(**_pg_params(os.environ.get("PGDATABASE", "mcfields")),
+        with psycopg.connect(**pg_params(os.environ.get("PGDATABASE", "mcfields")),
                              autocommit=True) as admin:
             admin.execute(f'CREATE DATABASE "{name}"')
         env.update(MCFIELDS_TEST_DB="postgres", PGDATABASE=name)
         yield Target("postgresql", env, pg_name=name)
-        with psycopg.connect(**_pg_params(os.environ.get("PGDATABASE", "mcfields")),
+        with psycopg.connect(**pg_params(os.environ.get("PGDATABASE", "mcfields")),
                              autocommit=True) as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     else:

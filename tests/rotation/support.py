@@ -18,6 +18,7 @@ from typing import Any
 
 from mcfields.crypto import Keyring, binding, from_text, key_id_of, to_text
 from mcfields.rotation import pk_text
+from tests.databases import pg_params
 
 ROOT = Path(__file__).absolute().parents[2]
 ON_POSTGRES = os.environ.get("MCFIELDS_TEST_DB") == "postgres"
@@ -184,16 +185,6 @@ class SharedDB:
         proc = self.command(*args, keys=keys)
         out, err = proc.communicate(timeout=timeout)
         return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
-
-
-def pg_params(name: str | None) -> dict[str, Any]:
-    return {
-        "host": os.environ.get("PGHOST", "localhost"),
-        "port": os.environ.get("PGPORT", "5432"),
-        "user": os.environ.get("PGUSER", "mcfields"),
-        "password": os.environ.get("PGPASSWORD", "mcfields"),
-        "dbname": name,
-    }
 
 
 def base_env() -> dict[str, str]:
