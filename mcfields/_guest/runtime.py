@@ -62,6 +62,7 @@ MC_EBOUNDS = -2
 MC_EARG = -3
 
 _I32 = wasmtime.ValType.i32()
+_memset = ctypes.memset
 #: name -> (number of i32 params, number of i32 results)
 _EXPORTS: dict[str, tuple[int, int]] = {
     "mc_heap_base": (0, 1),
@@ -271,18 +272,44 @@ class _UncheckedCaller:
         for i, arg in enumerate(args):
             slots[i * stride] = _to_i32(arg)
         error = self._fn(self._context, func_address, self._raw_address, 4, self._trap_address)
+        if error or self._trap.value:
+            self._raise(error)
+        return slots[0]
+
+    def bind3(self, func_address: int) -> Callable[[int, int, int], int]:
+        """A caller for one (i32, i32, i32) -> i32 export: the seal/open hot
+        path, without the generic loop (about 1 µs less per call).
+
+        Arguments must already be unsigned 32-bit values (the frame address
+        and lengths the host computed and checked).
+        """
+        slots, fn, context = self._slots, self._fn, self._context
+        raw, trap_at, trap = self._raw_address, self._trap_address, self._trap
+        second, third = self._stride, 2 * self._stride
+        fail = self._raise
+
+        def call(a: int, b: int, c: int) -> int:
+            slots[0] = a - WASM32_LIMIT if a > 0x7FFFFFFF else a
+            slots[second] = b - WASM32_LIMIT if b > 0x7FFFFFFF else b
+            slots[third] = c - WASM32_LIMIT if c > 0x7FFFFFFF else c
+            error = fn(context, func_address, raw, 4, trap_at)
+            if error or trap.value:
+                fail(error)
+            return slots[0]
+
+        return call
+
+    def _raise(self, error: int | None) -> None:
         if error:
             err = wasmtime.WasmtimeError._from_ptr(
                 ctypes.cast(error, ctypes.POINTER(self._ffi.wasmtime_error_t))
             )
             raise GuestError(f"wasmtime error in the guest: {err}")
-        if self._trap.value:
-            trap = wasmtime.Trap._from_ptr(
-                ctypes.cast(self._trap.value, ctypes.POINTER(self._ffi.wasm_trap_t))
-            )
-            self._trap.value = None
-            raise GuestError(f"the guest trapped: {trap.message}")
-        return slots[0]
+        trap = wasmtime.Trap._from_ptr(
+            ctypes.cast(self._trap.value, ctypes.POINTER(self._ffi.wasm_trap_t))
+        )
+        self._trap.value = None
+        raise GuestError(f"the guest trapped: {trap.message}")
 
 
 class Guest:
@@ -325,8 +352,13 @@ class Guest:
         self._calls: dict[str, Callable[..., int]] = {
             name: self._bind(name) for name in _EXPORTS
         }
-        self._seal_call = self._calls["mc_seal"]
-        self._open_call = self._calls["mc_open"]
+        if self._caller is not None:
+            address = self._caller.address_of
+            self._seal_call = self._caller.bind3(address(self._funcs["mc_seal"]))
+            self._open_call = self._caller.bind3(address(self._funcs["mc_open"]))
+        else:
+            self._seal_call = self._calls["mc_seal"]
+            self._open_call = self._calls["mc_open"]
 
         self.heap_base = self._calls["mc_heap_base"]() & _U32
         frame = self.heap_base if frame_offset is None else frame_offset
@@ -379,7 +411,9 @@ class Guest:
             ) from None
         self._map_memory()
 
-    def _check_sizes(self, ad_len: int, text_len: int) -> int:
+    def _aead_layout(self, ad_len: int, text_len: int) -> tuple[int, int, int, int]:
+        """Frame start, nonce, text and end addresses (guest/shim.c layout),
+        after checking the sizes and growing memory to hold them."""
         if text_len > self.max_text_size:
             raise ValueTooLargeError(
                 f"value of {text_len} bytes exceeds the maximum of {self.max_text_size} bytes"
@@ -388,18 +422,13 @@ class Guest:
             raise ValueTooLargeError(
                 f"associated data of {ad_len} bytes exceeds {MAX_AD_SIZE} bytes"
             )
-        end = self.frame + AEAD_FRAME_OVERHEAD + ad_len + text_len
-        if end > self._size:
-            self._ensure(end)
-        return end
-
-    def _aead_layout(self, ad_len: int, text_len: int) -> tuple[int, int, int, int]:
-        """Frame start, nonce, text and end addresses (guest/shim.c layout),
-        with memory grown to hold them."""
-        end = self._check_sizes(ad_len, text_len)
         frame = self.frame
         nonce_at = frame + KEY_SIZE + ad_len
-        return frame, nonce_at, nonce_at + NONCE_SIZE + MAC_SIZE, end
+        text_at = nonce_at + NONCE_SIZE + MAC_SIZE
+        end = text_at + text_len
+        if end > self._size:
+            self._ensure(end)
+        return frame, nonce_at, text_at, end
 
     def wipe(self, start: int, end: int) -> None:
         """Zero ``[start, end)`` of guest memory (host side, no call)."""
@@ -460,8 +489,9 @@ class Guest:
                 return view[text_at:end].tobytes()
         finally:
             # The guest wiped key and ad; the decrypted text is ours to wipe
-            # once copied out (one memset, cheaper than another call).
-            self.wipe(text_at, end)
+            # once copied out (one memset, cheaper than another call).  The
+            # range was bounds-checked by _aead_layout.
+            _memset(self._base + text_at, 0, end - text_at)
         if rc == MC_EAUTH:
             return None
         raise GuestError(f"guest open failed with code {rc}")

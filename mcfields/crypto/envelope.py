@@ -127,7 +127,7 @@ class Keyring:
                 key_id=key_id.hex(),
             )
         view = memoryview(envelope)
-        plaintext = guest.open(key._aead_key, view[:HEADER_SIZE].tobytes() + context,
+        plaintext = guest.open(key._aead_key, envelope[:HEADER_SIZE] + context,
                                view[HEADER_SIZE:])
         if plaintext is None:
             raise DecryptionError(

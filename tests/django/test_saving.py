@@ -15,6 +15,7 @@ from django.db.models.functions import Upper
 from django.test import override_settings
 from django.test.utils import CaptureQueriesContext
 
+import mcfields.preallocate
 import mcfields.saving
 from mcfields import DecryptionError, Sealed
 from mcfields.crypto import TEXT_PREFIX
@@ -82,7 +83,14 @@ def test_uuid_pk_is_sealed_in_a_single_insert(ring):
     assert open_stored(ring, stored, "demo.Contact.email", pk_text) == b"ann@example.com"
 
 
-def test_database_assigned_pk_is_bound_by_one_update_after_the_insert(ring):
+@pytest.fixture
+def two_statements(monkeypatch):
+    """The general path for database-assigned pks (INSERT, then the binding
+    UPDATE), which SQLite otherwise skips by pre-allocating the pk."""
+    monkeypatch.setattr(mcfields.preallocate, "ENABLED", False)
+
+
+def test_database_assigned_pk_is_bound_by_one_update_after_the_insert(ring, two_statements):
     with CaptureQueriesContext(connection) as ctx:
         note = Note.objects.create(title="t", body="bound after insert")
     statements = [q["sql"].split()[0] for q in ctx.captured_queries]
@@ -91,8 +99,64 @@ def test_database_assigned_pk_is_bound_by_one_update_after_the_insert(ring):
     assert open_stored(ring, stored, "demo.Note.body", str(note.pk)) == b"bound after insert"
 
 
+on_sqlite = pytest.mark.skipif(
+    connection.vendor != "sqlite", reason="pk pre-allocation is SQLite's path"
+)
+
+
+@on_sqlite
+def test_sqlite_preallocates_the_pk_and_inserts_once(ring):
+    Note.objects.create(title="earlier", body="x")
+    with CaptureQueriesContext(connection) as ctx:
+        note = Note.objects.create(title="t", body="sealed before the insert")
+    statements = [q["sql"].split()[0] for q in ctx.captured_queries]
+    assert statements == ["SELECT", "INSERT"]
+    stored = raw_value(Note, "body", note.pk)
+    assert open_stored(ring, stored, "demo.Note.body", str(note.pk)) == b"sealed before the insert"
+    # The pk is what AUTOINCREMENT gives: one more than any ever used, even
+    # after the highest row is deleted.
+    Note.objects.filter(pk=note.pk).delete()
+    assert Note.objects.create(title="t", body="y").pk == note.pk + 1
+
+
+@on_sqlite
+def test_sqlite_preallocation_retries_when_another_writer_took_the_pk(ring, monkeypatch):
+    taken = Note.objects.create(title="other writer", body="theirs")
+    real_next_pk = mcfields.preallocate.next_pk
+    offered: list[int] = []
+
+    def stale_then_real(conn, meta):
+        # First answer: a pk that another connection has just used.
+        pk = taken.pk if not offered else real_next_pk(conn, meta)
+        offered.append(pk)
+        return pk
+
+    monkeypatch.setattr(mcfields.preallocate, "next_pk", stale_then_real)
+    note = Note.objects.create(title="mine", body="bound to the retried pk")
+    assert offered == [taken.pk, taken.pk + 1] and note.pk == taken.pk + 1
+    assert open_stored(ring, raw_value(Note, "body", note.pk), "demo.Note.body",
+                       str(note.pk)) == b"bound to the retried pk"
+    # The other writer's row is untouched and still opens for its own pk.
+    assert Note.objects.get(pk=taken.pk).body == "theirs"
+
+
+@on_sqlite
 @pytest.mark.django_db(transaction=True)
-def test_failure_between_insert_and_binding_update_leaves_no_row(monkeypatch):
+def test_sqlite_preallocation_reraises_other_integrity_errors():
+    from django.db import IntegrityError
+
+    note = Note(title=None, body="x")  # violates NOT NULL on title, not the pk
+    with pytest.raises(IntegrityError, match="NOT NULL"):
+        note.save()
+    assert note.pk is None
+    assert count_rows(Note) == 0
+    note.title = "fixed"
+    note.save()
+    assert Note.objects.get(pk=note.pk).body == "x"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_failure_between_insert_and_binding_update_leaves_no_row(monkeypatch, two_statements):
     seen_inside: list[int] = []
     real_bind = mcfields.saving._bind_inserted
 
@@ -115,7 +179,7 @@ def test_failure_between_insert_and_binding_update_leaves_no_row(monkeypatch):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_database_error_in_binding_update_rolls_back_the_insert():
+def test_database_error_in_binding_update_rolls_back_the_insert(two_statements):
     def fail_update(execute, sql, params, many, context):
         if sql.startswith("UPDATE"):
             raise connection.Database.OperationalError("injected: binding UPDATE failed")
@@ -128,7 +192,7 @@ def test_database_error_in_binding_update_rolls_back_the_insert():
 
 
 @pytest.mark.django_db(transaction=True)
-def test_binding_failure_inside_outer_atomic_marks_it_for_rollback(monkeypatch):
+def test_binding_failure_inside_outer_atomic_marks_it_for_rollback(monkeypatch, two_statements):
     def failing_bind(*args, **kwargs):
         raise RuntimeError("injected")
 
