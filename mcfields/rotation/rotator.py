@@ -1,53 +1,19 @@
-"""Key rotation: re-seal every encrypted value under the first configured key.
-
-This is the service behind ``manage.py rotate_keys`` (the command only parses
-options and renders progress).  For each model with encrypted fields it:
-
-* walks the table in primary-key order with keyset pagination
-  (``WHERE pk > last ORDER BY pk LIMIT batch``), never OFFSET;
-* reads the raw column values (no descriptor, no ``Sealed``), so a value is
-  never opened unless it must be re-sealed;
-* skips values whose envelope header already names the first key;
-* opens the others with whichever configured key their header names, seals
-  the plaintext under the first key for the same (label, pk) binding, and
-  opens the new envelope once more to verify it;
-* writes with compare-and-swap, ``UPDATE t SET col = new WHERE pk = %s AND
-  col = old``, one ``executemany`` per column and batch, inside one
-  transaction per batch.  A row whose column changed since it was read is
-  left alone (the application's write wins); it is re-read and tried again.
-
-A value that fails to open (tampered, moved, unknown key, malformed) is
-recorded with model, field, pk and key id and left exactly as it is.
-
-Sharding (``shard=Shard(k, n)``) splits the rows of every table between *n*
-independent processes, which may run on different machines: integer primary
-keys go to shard ``abs(pk) % n`` (filtered in SQL, so each process reads
-only its own rows); any other primary key (UUID, text) goes to shard
-``crc32(canonical pk text) % n`` (each process scans the pk column of the
-whole table and reads the values of its own rows).  The assignment depends
-only on the pk and *n*, so the shards cover every row exactly once.
-
-Nothing here prints; progress is reported through a callback and the result
-is a :class:`Report`.  No key bytes or plaintext ever leave this module.
-"""
+"""The walk over one table: read in pk order, re-seal, compare-and-swap."""
 
 from __future__ import annotations
 
 import base64
 import time
-import zlib
-from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-from django.apps import apps
-from django.db import connections, models, router, transaction
+from django.db import connections, models, transaction
 from django.db.models import ExpressionWrapper, F
 from django.db.models.functions import Abs
 
-from .binding import pk_text
-from .crypto import (
+from ..binding import pk_text
+from ..crypto import (
     HEADER_SIZE,
     TEXT_PREFIX,
     VERSION,
@@ -57,21 +23,13 @@ from .crypto import (
     key_id_of,
     to_text,
 )
-from .exceptions import DecryptionError
-
-__all__ = [
-    "DEFAULT_BATCH_SIZE",
-    "Failure",
-    "FieldStats",
-    "Mode",
-    "Progress",
-    "Report",
-    "Rotator",
-    "Shard",
-    "Target",
-    "find_targets",
-    "pk_text",
-]
+from ..exceptions import DecryptionError
+from .report import Failure, FieldStats, Mode, Progress, Report, Shard
+from .scope import (
+    Target,
+    _integer_pk,
+    _is_text_field,
+)
 
 #: Rows read, re-sealed and written per transaction.
 DEFAULT_BATCH_SIZE = 1000
@@ -79,263 +37,6 @@ DEFAULT_BATCH_SIZE = 1000
 DEFAULT_MAX_RETRIES = 5
 #: Largest ``pk IN (...)`` list sent at once (SQLite's historic 999 limit).
 _IN_CHUNK = 900
-
-
-class Mode:
-    ROTATE = "rotate"
-    DRY_RUN = "dry-run"
-    CHECK = "check"
-    ALL = (ROTATE, DRY_RUN, CHECK)
-
-
-# --------------------------------------------------------------------------
-# Small value types
-# --------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Shard:
-    """Shard ``index`` (1-based) of ``count``."""
-
-    index: int
-    count: int
-
-    def __post_init__(self) -> None:
-        if self.count < 1 or not 1 <= self.index <= self.count:
-            raise ValueError(f"shard must be K/N with 1 <= K <= N, got {self.index}/{self.count}")
-
-    @classmethod
-    def parse(cls, text: str) -> Shard:
-        head, sep, tail = text.partition("/")
-        try:
-            if not sep:
-                raise ValueError
-            index, count = int(head), int(tail)
-        except ValueError:
-            raise ValueError(f"shard must look like K/N (e.g. 2/4), got {text!r}") from None
-        return cls(index, count)
-
-    @property
-    def remainder(self) -> int:
-        return self.index - 1
-
-    def owns_text(self, pk_str: str) -> bool:
-        """Assignment for non-integer pks (crc32 of the canonical pk text)."""
-        return zlib.crc32(pk_str.encode("utf-8")) % self.count == self.remainder
-
-    def __str__(self) -> str:
-        return f"{self.index}/{self.count}"
-
-
-@dataclass(frozen=True)
-class Failure:
-    """A value that could not be re-sealed; it was left untouched."""
-
-    model: str
-    field: str
-    pk: Any
-    key_id: str | None
-    reason: str
-
-    def __str__(self) -> str:
-        key = self.key_id if self.key_id is not None else "?"
-        return f"{self.model}.{self.field} pk={self.pk!r} key id {key}: {self.reason}"
-
-
-@dataclass
-class FieldStats:
-    """Counts for one encrypted column."""
-
-    model: str
-    field: str
-    #: Non-NULL values read (each value counted once, retries excluded).
-    scanned: int = 0
-    null: int = 0
-    #: Already under the first key.
-    skipped: int = 0
-    #: Written under the first key (ROTATE), or would be (DRY_RUN).
-    resealed: int = 0
-    #: Not under the first key (CHECK mode; no opening is attempted there).
-    pending: int = 0
-    #: Compare-and-swap lost to a concurrent write, then re-read.
-    retried: int = 0
-    #: Rows deleted between read and write (nothing left to rotate).
-    vanished: int = 0
-    #: Rows left for a rerun after losing DEFAULT_MAX_RETRIES races in a row.
-    gave_up: list[Any] = field(default_factory=list)
-    failures: list[Failure] = field(default_factory=list)
-    #: Key id (hex) of every scanned value as first read; "malformed" if none.
-    by_key: Counter[str] = field(default_factory=Counter)
-
-    @property
-    def label(self) -> str:
-        return f"{self.model}.{self.field}"
-
-    @property
-    def failed(self) -> int:
-        return len(self.failures)
-
-
-@dataclass
-class Report:
-    mode: str
-    primary_key_id: str
-    shard: Shard | None
-    fields: list[FieldStats] = field(default_factory=list)
-    rows: int = 0
-    elapsed: float = 0.0
-    #: The run stopped early on KeyboardInterrupt; committed batches are kept.
-    interrupted: bool = False
-
-    def _sum(self, name: str) -> int:
-        return sum(getattr(s, name) for s in self.fields)
-
-    @property
-    def scanned(self) -> int:
-        return self._sum("scanned")
-
-    @property
-    def resealed(self) -> int:
-        return self._sum("resealed")
-
-    @property
-    def skipped(self) -> int:
-        return self._sum("skipped")
-
-    @property
-    def pending(self) -> int:
-        return self._sum("pending")
-
-    @property
-    def retried(self) -> int:
-        return self._sum("retried")
-
-    @property
-    def null(self) -> int:
-        return self._sum("null")
-
-    @property
-    def failures(self) -> list[Failure]:
-        return [f for s in self.fields for f in s.failures]
-
-    @property
-    def gave_up(self) -> int:
-        return sum(len(s.gave_up) for s in self.fields)
-
-    @property
-    def rows_per_second(self) -> float:
-        return self.rows / self.elapsed if self.elapsed > 0 else 0.0
-
-    @property
-    def not_under_primary(self) -> int:
-        """Values that would stop opening if every other key were removed."""
-        if self.mode == Mode.CHECK:
-            return self.pending + len(self.failures)
-        if self.mode == Mode.DRY_RUN:
-            return self.resealed + len(self.failures)
-        return len(self.failures) + self.gave_up
-
-    @property
-    def ok(self) -> bool:
-        if self.mode == Mode.CHECK:
-            return self.not_under_primary == 0
-        return not self.failures
-
-
-@dataclass(frozen=True)
-class Progress:
-    """Sent to the progress callback after every batch."""
-
-    model: str
-    rows_done: int
-    #: Estimated rows for this model (exact unless sharded on a non-integer pk).
-    rows_total: int
-    model_index: int
-    model_count: int
-    finished: bool = False
-
-
-# --------------------------------------------------------------------------
-# Scope
-# --------------------------------------------------------------------------
-
-
-def _encrypted_fields(model: type[models.Model]) -> list[models.Field]:
-    from .fields import encrypted_fields
-
-    return list(encrypted_fields(model))
-
-
-def _is_text_field(f: models.Field) -> bool:
-    from .fields import EncryptedBinaryField
-
-    return not isinstance(f, EncryptedBinaryField)
-
-
-@dataclass(frozen=True)
-class Target:
-    """A concrete model and its local encrypted fields."""
-
-    model: type[models.Model]
-    fields: tuple[models.Field, ...]
-
-    @property
-    def label(self) -> str:
-        return self.model._meta.label
-
-
-def _is_candidate(model: type[models.Model]) -> bool:
-    meta = model._meta
-    return not (meta.abstract or meta.proxy or meta.swapped)
-
-
-def find_targets(labels: Sequence[str] = (), using: str = "default") -> list[Target]:
-    """Models to rotate: all with encrypted fields, or those named.
-
-    ``labels`` holds ``app_label`` or ``app_label.ModelName`` strings.
-    Raises ``LookupError`` for an unknown app or model and ``ValueError`` for
-    a named model without encrypted fields.  Models the database router
-    keeps off ``using`` are left out.
-    """
-    chosen: list[type[models.Model]] = []
-    if labels:
-        for text in labels:
-            if "." in text:
-                app_label, _, model_name = text.partition(".")
-                model = apps.get_model(app_label, model_name)
-                if not _is_candidate(model):
-                    raise ValueError(f"{model._meta.label} is not a concrete model")
-                if not _encrypted_fields(model):
-                    raise ValueError(f"{model._meta.label} has no encrypted fields")
-                found = [model]
-            else:
-                config = apps.get_app_config(text)
-                found = [
-                    m for m in config.get_models()
-                    if _is_candidate(m) and _encrypted_fields(m)
-                ]
-                if not found:
-                    raise ValueError(f"app {text!r} has no models with encrypted fields")
-            chosen.extend(m for m in found if m not in chosen)
-    else:
-        chosen = [m for m in apps.get_models() if _is_candidate(m) and _encrypted_fields(m)]
-    return [
-        Target(m, tuple(_encrypted_fields(m)))
-        for m in chosen
-        if router.allow_migrate_model(using, m)
-    ]
-
-
-# --------------------------------------------------------------------------
-# Binding helpers
-# --------------------------------------------------------------------------
-
-
-def _integer_pk(model: type[models.Model]) -> bool:
-    pk_field: Any = model._meta.pk
-    while pk_field.is_relation:  # multi-table child: parent_ptr -> parent pk
-        pk_field = pk_field.target_field
-    return isinstance(pk_field, models.IntegerField)
 
 
 # --------------------------------------------------------------------------
@@ -382,7 +83,7 @@ class Rotator:
         if batch_size < 1:
             raise ValueError("batch size must be at least 1")
         if keyring is None:
-            from .conf import get_keyring
+            from ..conf import get_keyring
 
             keyring = get_keyring()
         self.keyring = keyring

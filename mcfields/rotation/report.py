@@ -1,0 +1,182 @@
+"""What a rotation run counts and reports: modes, shards, failures, totals."""
+
+from __future__ import annotations
+
+import zlib
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+
+class Mode:
+    ROTATE = "rotate"
+    DRY_RUN = "dry-run"
+    CHECK = "check"
+    ALL = (ROTATE, DRY_RUN, CHECK)
+
+
+# --------------------------------------------------------------------------
+# Small value types
+# --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Shard:
+    """Shard ``index`` (1-based) of ``count``."""
+
+    index: int
+    count: int
+
+    def __post_init__(self) -> None:
+        if self.count < 1 or not 1 <= self.index <= self.count:
+            raise ValueError(f"shard must be K/N with 1 <= K <= N, got {self.index}/{self.count}")
+
+    @classmethod
+    def parse(cls, text: str) -> Shard:
+        head, sep, tail = text.partition("/")
+        try:
+            if not sep:
+                raise ValueError
+            index, count = int(head), int(tail)
+        except ValueError:
+            raise ValueError(f"shard must look like K/N (e.g. 2/4), got {text!r}") from None
+        return cls(index, count)
+
+    @property
+    def remainder(self) -> int:
+        return self.index - 1
+
+    def owns_text(self, pk_str: str) -> bool:
+        """Assignment for non-integer pks (crc32 of the canonical pk text)."""
+        return zlib.crc32(pk_str.encode("utf-8")) % self.count == self.remainder
+
+    def __str__(self) -> str:
+        return f"{self.index}/{self.count}"
+
+
+@dataclass(frozen=True)
+class Failure:
+    """A value that could not be re-sealed; it was left untouched."""
+
+    model: str
+    field: str
+    pk: Any
+    key_id: str | None
+    reason: str
+
+    def __str__(self) -> str:
+        key = self.key_id if self.key_id is not None else "?"
+        return f"{self.model}.{self.field} pk={self.pk!r} key id {key}: {self.reason}"
+
+
+@dataclass
+class FieldStats:
+    """Counts for one encrypted column."""
+
+    model: str
+    field: str
+    #: Non-NULL values read (each value counted once, retries excluded).
+    scanned: int = 0
+    null: int = 0
+    #: Already under the first key.
+    skipped: int = 0
+    #: Written under the first key (ROTATE), or would be (DRY_RUN).
+    resealed: int = 0
+    #: Not under the first key (CHECK mode; no opening is attempted there).
+    pending: int = 0
+    #: Compare-and-swap lost to a concurrent write, then re-read.
+    retried: int = 0
+    #: Rows deleted between read and write (nothing left to rotate).
+    vanished: int = 0
+    #: Rows left for a rerun after losing DEFAULT_MAX_RETRIES races in a row.
+    gave_up: list[Any] = field(default_factory=list)
+    failures: list[Failure] = field(default_factory=list)
+    #: Key id (hex) of every scanned value as first read; "malformed" if none.
+    by_key: Counter[str] = field(default_factory=Counter)
+
+    @property
+    def label(self) -> str:
+        return f"{self.model}.{self.field}"
+
+    @property
+    def failed(self) -> int:
+        return len(self.failures)
+
+
+@dataclass
+class Report:
+    mode: str
+    primary_key_id: str
+    shard: Shard | None
+    fields: list[FieldStats] = field(default_factory=list)
+    rows: int = 0
+    elapsed: float = 0.0
+    #: The run stopped early on KeyboardInterrupt; committed batches are kept.
+    interrupted: bool = False
+
+    def _sum(self, name: str) -> int:
+        return sum(getattr(s, name) for s in self.fields)
+
+    @property
+    def scanned(self) -> int:
+        return self._sum("scanned")
+
+    @property
+    def resealed(self) -> int:
+        return self._sum("resealed")
+
+    @property
+    def skipped(self) -> int:
+        return self._sum("skipped")
+
+    @property
+    def pending(self) -> int:
+        return self._sum("pending")
+
+    @property
+    def retried(self) -> int:
+        return self._sum("retried")
+
+    @property
+    def null(self) -> int:
+        return self._sum("null")
+
+    @property
+    def failures(self) -> list[Failure]:
+        return [f for s in self.fields for f in s.failures]
+
+    @property
+    def gave_up(self) -> int:
+        return sum(len(s.gave_up) for s in self.fields)
+
+    @property
+    def rows_per_second(self) -> float:
+        return self.rows / self.elapsed if self.elapsed > 0 else 0.0
+
+    @property
+    def not_under_primary(self) -> int:
+        """Values that would stop opening if every other key were removed."""
+        if self.mode == Mode.CHECK:
+            return self.pending + len(self.failures)
+        if self.mode == Mode.DRY_RUN:
+            return self.resealed + len(self.failures)
+        return len(self.failures) + self.gave_up
+
+    @property
+    def ok(self) -> bool:
+        if self.mode == Mode.CHECK:
+            return self.not_under_primary == 0
+        return not self.failures
+
+
+@dataclass(frozen=True)
+class Progress:
+    """Sent to the progress callback after every batch."""
+
+    model: str
+    rows_done: int
+    #: Estimated rows for this model (exact unless sharded on a non-integer pk).
+    rows_total: int
+    model_index: int
+    model_count: int
+    finished: bool = False
