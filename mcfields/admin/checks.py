@@ -21,94 +21,83 @@ from .display import (
 class EncryptedModelAdminChecks(admin.checks.ModelAdminChecks):
     def check(self, admin_obj: Any, **kwargs: Any) -> list[checks.CheckMessage]:
         errors = super().check(admin_obj, **kwargs)
-        model = admin_obj.model
         where = admin_obj.__class__.__qualname__
-
-        def msg(cls: type, id_: str, text: str, hint: str) -> checks.CheckMessage:
-            return cls(text, hint=hint, obj=admin_obj.__class__, id=id_)
-
-        for i, item in enumerate(admin_obj.search_fields or ()):
-            field = resolve_encrypted_path(model, item)
-            if field is not None:
-                errors.append(
-                    msg(
-                        checks.Warning,
-                        "mcfields.W201",
-                        f"{where}.search_fields[{i}] ({item!r}) reaches encrypted field "
-                        f"{_label(field)}; the database holds only ciphertext, so it "
-                        "cannot be searched. The admin skips it.",
-                        "Remove it from search_fields, or search a plain column.",
-                    )
-                )
-        for i, item in enumerate(admin_obj.ordering or ()):
-            field = resolve_encrypted_path(model, _ordering_path(item))
-            if field is not None:
-                errors.append(
-                    msg(
-                        checks.Warning,
-                        "mcfields.W202",
-                        f"{where}.ordering[{i}] ({item!r}) orders by encrypted field "
-                        f"{_label(field)}; ciphertext order is meaningless. The admin "
-                        "skips it.",
-                        "Order by a plain column instead.",
-                    )
-                )
-        for i, item in enumerate(admin_obj.list_filter or ()):
-            name = item[0] if isinstance(item, (list, tuple)) and item else item
-            field = resolve_encrypted_path(model, name) if isinstance(name, str) else None
-            if field is not None:
-                errors.append(
-                    msg(
-                        checks.Warning,
-                        "mcfields.W203",
-                        f"{where}.list_filter[{i}] ({name!r}) filters on encrypted field "
-                        f"{_label(field)}; encrypted fields support no lookups except "
-                        "isnull. The admin skips it.",
-                        "Remove it, or use a SimpleListFilter on a plain column.",
-                    )
-                )
-        for item in admin_obj.list_display or ():
-            source = _display_source(admin_obj, item)
-            order = getattr(source, "admin_order_field", None)
-            field = resolve_encrypted_path(model, _ordering_path(order))
-            if field is not None:
-                errors.append(
-                    msg(
-                        checks.Warning,
-                        "mcfields.W204",
-                        f"{where}.list_display item {_item_name(item)!r} sets "
-                        f"admin_order_field={order!r}, an encrypted field "
-                        f"({_label(field)}); the column is shown unsortable.",
-                        "Drop admin_order_field or point it at a plain column.",
-                    )
-                )
-        for i, item in enumerate(admin_obj.list_editable or ()):
-            field = resolve_encrypted_path(model, item)
-            if field is not None:
-                errors.append(
-                    msg(
-                        checks.Error,
-                        "mcfields.E205",
-                        f"{where}.list_editable[{i}] ({item!r}) is encrypted field "
-                        f"{_label(field)}; edit encrypted values on the change form.",
-                        "Remove it from list_editable (it may stay in list_display).",
-                    )
-                )
-        for target, sources in (admin_obj.prepopulated_fields or {}).items():
-            for source in sources:
-                field = resolve_encrypted_path(model, source)
-                if field is not None:
-                    errors.append(
-                        msg(
-                            checks.Warning,
-                            "mcfields.W206",
-                            f"{where}.prepopulated_fields[{target!r}] copies encrypted "
-                            f"field {_label(field)} into plain field {target!r}: the "
-                            "plaintext would be stored unencrypted.",
-                            "Prepopulate from a plain column.",
-                        )
-                    )
+        for level, id_, item, name, field, text, hint in _misuses(admin_obj):
+            errors.append(level(
+                text.format(where=where, item=item, name=name, field=_label(field)),
+                hint=hint, obj=admin_obj.__class__, id=id_,
+            ))
         return errors
+
+
+# (level, id, message, hint) for each option that can reach an encrypted field.
+_RULES: dict[str, tuple[type, str, str, str]] = {
+    "search_fields": (
+        checks.Warning, "mcfields.W201",
+        "{where}.search_fields[{item}] ({name!r}) reaches encrypted field {field}; the "
+        "database holds only ciphertext, so it cannot be searched. The admin skips it.",
+        "Remove it from search_fields, or search a plain column.",
+    ),
+    "ordering": (
+        checks.Warning, "mcfields.W202",
+        "{where}.ordering[{item}] ({name!r}) orders by encrypted field {field}; "
+        "ciphertext order is meaningless. The admin skips it.",
+        "Order by a plain column instead.",
+    ),
+    "list_filter": (
+        checks.Warning, "mcfields.W203",
+        "{where}.list_filter[{item}] ({name!r}) filters on encrypted field {field}; "
+        "encrypted fields support no lookups except isnull. The admin skips it.",
+        "Remove it, or use a SimpleListFilter on a plain column.",
+    ),
+    "list_display": (
+        checks.Warning, "mcfields.W204",
+        "{where}.list_display item {item!r} sets admin_order_field={name!r}, an "
+        "encrypted field ({field}); the column is shown unsortable.",
+        "Drop admin_order_field or point it at a plain column.",
+    ),
+    "list_editable": (
+        checks.Error, "mcfields.E205",
+        "{where}.list_editable[{item}] ({name!r}) is encrypted field {field}; edit "
+        "encrypted values on the change form.",
+        "Remove it from list_editable (it may stay in list_display).",
+    ),
+    "prepopulated_fields": (
+        checks.Warning, "mcfields.W206",
+        "{where}.prepopulated_fields[{item!r}] copies encrypted field {field} into plain "
+        "field {item!r}: the plaintext would be stored unencrypted.",
+        "Prepopulate from a plain column.",
+    ),
+}
+
+
+def _candidates(admin_obj: Any) -> Any:
+    """(option, item shown in the message, name it reaches) for each entry."""
+    for i, name in enumerate(admin_obj.search_fields or ()):
+        yield "search_fields", i, name, name
+    for i, item in enumerate(admin_obj.ordering or ()):
+        yield "ordering", i, item, _ordering_path(item)
+    for i, item in enumerate(admin_obj.list_filter or ()):
+        name = item[0] if isinstance(item, (list, tuple)) and item else item
+        if isinstance(name, str):
+            yield "list_filter", i, name, name
+    for item in admin_obj.list_display or ():
+        order = getattr(_display_source(admin_obj, item), "admin_order_field", None)
+        yield "list_display", _item_name(item), order, _ordering_path(order)
+    for i, name in enumerate(admin_obj.list_editable or ()):
+        yield "list_editable", i, name, name
+    for target, sources in (admin_obj.prepopulated_fields or {}).items():
+        for source in sources:
+            yield "prepopulated_fields", target, source, source
+
+
+def _misuses(admin_obj: Any) -> Any:
+    model = admin_obj.model
+    for option, item, shown, path in _candidates(admin_obj):
+        field = resolve_encrypted_path(model, path)
+        if field is not None:
+            level, id_, text, hint = _RULES[option]
+            yield level, id_, item, shown, field, text, hint
 
 
 def _item_name(item: Any) -> str:
