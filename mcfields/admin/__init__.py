@@ -22,7 +22,12 @@ See ``docs/ADMIN.md``.
 from .checks import EncryptedModelAdminChecks, check_admin_registrations
 from .display import MARKER_CLASS, undecryptable_marker
 from .forms import EncryptedFileField, EncryptedFileInput, EncryptedModelForm
-from .options import EncryptedAdminMixin, EncryptedModelAdmin
+from .options import (
+    EncryptedAdminMixin,
+    EncryptedModelAdmin,
+    EncryptedStackedInline,
+    EncryptedTabularInline,
+)
 
 __all__ = [
     "MARKER_CLASS",
@@ -32,6 +37,8 @@ __all__ = [
     "EncryptedModelAdmin",
     "EncryptedModelAdminChecks",
     "EncryptedModelForm",
+    "EncryptedStackedInline",
+    "EncryptedTabularInline",
     "check_admin_registrations",
     "undecryptable_marker",
 ]

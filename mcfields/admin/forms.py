@@ -3,6 +3,7 @@ that leaves unchanged encrypted values alone."""
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 from typing import Any
 
@@ -11,7 +12,11 @@ from django.core.exceptions import FieldDoesNotExist, ValidationError
 from django.db.models import Model
 from django.template.defaultfilters import filesizeformat
 
+from ..exceptions import DecryptionError
 from .display import (
+    MARKER_CLASS,
+    _log_failure,
+    encrypted_fields,
     is_encrypted,
     size_display,
 )
@@ -112,7 +117,20 @@ class EncryptedModelForm(forms.ModelForm):
     mcfields_upload_fields: tuple[str, ...] = ()
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
+        broken = _undecryptable(kwargs.get("instance"), type(self)._meta.model)
+        if broken:
+            # Build this form without reading those values (model_to_dict
+            # would raise) and never write them back (construct_instance
+            # honours exclude): the stored envelopes stay as they are.  The
+            # change form makes such fields read-only before the form is
+            # built; inline rows need it per form, hence here.
+            meta = copy.copy(type(self)._meta)
+            meta.exclude = (*(meta.exclude or ()), *broken)
+            self._meta = meta
         super().__init__(*args, **kwargs)
+        for name, exc in broken.items():
+            if name in self.fields:
+                self.fields[name] = _undecryptable_field(exc, self.fields[name].label)
         if self.instance.pk is None or self.instance._state.adding:
             return
         for name in self.mcfields_upload_fields:
@@ -138,3 +156,26 @@ class EncryptedModelForm(forms.ModelForm):
             if is_encrypted(model_field) and name not in changed:
                 del cleaned[name]
         return cleaned
+
+
+def _undecryptable(instance: Model | None, model: Any) -> dict[str, DecryptionError]:
+    """Encrypted fields of a saved ``instance`` whose value fails to open."""
+    if instance is None or instance.pk is None or instance._state.adding:
+        return {}
+    broken: dict[str, DecryptionError] = {}
+    for field in encrypted_fields(model):
+        try:
+            getattr(instance, field.attname)
+        except DecryptionError as exc:
+            _log_failure(instance, field.name, exc)
+            broken[field.name] = exc
+    return broken
+
+
+def _undecryptable_field(exc: DecryptionError, label: Any) -> forms.Field:
+    """A disabled field that shows the marker in place of the value."""
+    key_id = getattr(exc, "key_id", None)
+    text = f"⚠ cannot decrypt (key id {key_id})" if key_id else "⚠ cannot decrypt"
+    widget = forms.TextInput(attrs={"class": MARKER_CLASS, "title": str(exc)})
+    return forms.CharField(label=label, required=False, disabled=True, initial=text,
+                           widget=widget)

@@ -473,3 +473,16 @@ class EncryptedAdminMixin(BaseModelAdmin):
 
 class EncryptedModelAdmin(EncryptedAdminMixin, admin.ModelAdmin):
     """``ModelAdmin`` for models with mcfields encrypted fields."""
+
+
+class EncryptedTabularInline(admin.TabularInline):
+    """A tabular inline whose rows edit encrypted text as plaintext, and show a
+    marker for a value that fails to open instead of breaking the page."""
+
+    form = EncryptedModelForm
+
+
+class EncryptedStackedInline(admin.StackedInline):
+    """The stacked counterpart of :class:`EncryptedTabularInline`."""
+
+    form = EncryptedModelForm
