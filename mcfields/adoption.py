@@ -87,13 +87,6 @@ def classify(fld: Any, raw: Any, pk: Any) -> tuple[str, Any]:
         return "plain", raw
 
 
-def _python_plain(fld: Any, raw: Any) -> Any:
-    """A plaintext column value as the field's Python type."""
-    if isinstance(fld, models.BinaryField):
-        return bytes(raw)
-    return raw
-
-
 def convert_column(
     model: type[models.Model],
     fld: Any,
@@ -134,7 +127,7 @@ def convert_column(
         if direction == SEAL:
             if kind == "sealed":
                 return "done", None
-            return "convert", fld.seal_for_pk(_python_plain(fld, value), pk)
+            return "convert", fld.seal_for_pk(value, pk)
         if kind == "plain":
             return "done", None
         return "convert", value

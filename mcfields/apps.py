@@ -18,7 +18,7 @@ class MCFieldsConfig(AppConfig):
         checks.register(check_settings)
         # conf connects this on import too; the dispatch_uid keeps it single.
         setting_changed.connect(conf.clear_cache, dispatch_uid="mcfields.conf.clear_cache")
-        # The model hooks (post_init, insert binding) are installed by
+        # The model hooks (from_db, insert binding) are installed by
         # mcfields.fields on class_prepared, as each model class is created:
         # ready() runs after the models are imported, too late for that.
         from . import fields  # noqa: F401

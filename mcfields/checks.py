@@ -12,94 +12,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.conf import settings
 from django.core import checks
 
-from .crypto.keys import Key
-from .exceptions import InvalidKeyError
-
-KEYS = "MCFIELDS_KEYS"
-MAX_SIZE = "MCFIELDS_MAX_VALUE_SIZE"
-_HINT_GENERATE = "Generate a key with `python manage.py generate_key`."
+from .conf import settings_problems
 
 
 def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
-    errors: list[checks.CheckMessage] = []
-    if not hasattr(settings, KEYS):
-        errors.append(
-            checks.Error(
-                f"{KEYS} is not set: encrypted fields have no key to seal with.",
-                hint=f"{_HINT_GENERATE} Then set {KEYS} = ['<key>'].",
-                id="mcfields.E001",
-            )
-        )
-    else:
-        errors.extend(_check_keys(getattr(settings, KEYS)))
-    errors.extend(_check_max_size())
-    return errors
-
-
-def _check_keys(keys: Any) -> list[checks.CheckMessage]:
-    if isinstance(keys, (str, bytes)) or not isinstance(keys, (list, tuple)):
-        return [
-            checks.Error(
-                f"{KEYS} must be a list of keys, not {type(keys).__name__}.",
-                hint=f"Write {KEYS} = ['<key>'] (the first key seals, every key opens).",
-                id="mcfields.E002",
-            )
-        ]
-    if not keys:
-        return [
-            checks.Error(
-                f"{KEYS} is empty: encrypted fields have no key to seal with.",
-                hint=_HINT_GENERATE,
-                id="mcfields.E001",
-            )
-        ]
-    errors: list[checks.CheckMessage] = []
-    seen: dict[bytes, int] = {}
-    for index, text in enumerate(keys):
-        try:
-            key = Key.from_string(text)
-        except InvalidKeyError as exc:
-            # The reason describes the shape (length, alphabet), never the key.
-            errors.append(
-                checks.Error(
-                    f"{KEYS}[{index}] is not a valid key: {exc}.",
-                    hint=f"Each key is 32 random bytes, base64 encoded. {_HINT_GENERATE}",
-                    id="mcfields.E003",
-                )
-            )
-            continue
-        if key.key_id in seen:
-            errors.append(
-                checks.Error(
-                    f"{KEYS}[{index}] duplicates {KEYS}[{seen[key.key_id]}] "
-                    f"(key id {key.id_hex}).",
-                    hint="List each key once.",
-                    id="mcfields.E004",
-                )
-            )
-        else:
-            seen[key.key_id] = index
-    return errors
-
-
-def _check_max_size() -> list[checks.CheckMessage]:
-    from ._guest import DEFAULT_MAX_TEXT_SIZE
-
-    value = getattr(settings, MAX_SIZE, None)
-    if value is None:
-        return []
-    valid = isinstance(value, int) and not isinstance(value, bool)
-    if not valid or not 0 < value <= DEFAULT_MAX_TEXT_SIZE:
-        return [
-            checks.Error(
-                f"{MAX_SIZE} must be an integer between 1 and {DEFAULT_MAX_TEXT_SIZE}.",
-                id="mcfields.E005",
-            )
-        ]
-    return []
+    """``mcfields.E0xx``: the settings reader's own validation, as checks."""
+    return [
+        checks.Error(p.message, hint=p.hint or None, id=p.id) for p in settings_problems()
+    ]
 
 
 def _names(items: Any) -> list[str]:

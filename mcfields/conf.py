@@ -12,6 +12,7 @@ to ``SECRET_KEY``: rotating the secret key must never make data unreadable.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
@@ -23,37 +24,105 @@ from .crypto import Keyring
 from .crypto.keys import Key
 from .exceptions import InvalidKeyError
 
-__all__ = ["clear_cache", "get_keyring", "max_value_size", "KEYS_SETTING", "MAX_SIZE_SETTING"]
+__all__ = [
+    "KEYS_SETTING",
+    "MAX_SIZE_SETTING",
+    "Problem",
+    "clear_cache",
+    "get_keyring",
+    "max_value_size",
+    "settings_problems",
+]
 
 KEYS_SETTING = "MCFIELDS_KEYS"
 MAX_SIZE_SETTING = "MCFIELDS_MAX_VALUE_SIZE"
 
 _keyring: Keyring | None = None
 _max_size: int | None = None
+_MISSING = object()
+_HINT_GENERATE = "Generate a key with `python manage.py generate_key`."
+
+
+@dataclass(frozen=True)
+class Problem:
+    """What is wrong with a setting: a system check (``mcfields.E0xx``) and,
+    for the first one, the ImproperlyConfigured raised on use."""
+
+    id: str
+    message: str
+    hint: str = ""
+
+
+def _parse_keys(keys: Any) -> tuple[list[Key], list[Problem]]:
+    """The keys of ``MCFIELDS_KEYS`` and every problem with them.
+
+    Messages name a key by its index and id, never by its value.
+    """
+    if keys is _MISSING:
+        return [], [Problem("mcfields.E001", f"{KEYS_SETTING} is not set: encrypted fields "
+                            "have no key to seal with.",
+                            f"{_HINT_GENERATE} Then set {KEYS_SETTING} = ['<key>'].")]
+    if isinstance(keys, (str, bytes)) or not isinstance(keys, (list, tuple)):
+        return [], [Problem("mcfields.E002", f"{KEYS_SETTING} must be a list of keys, not "
+                            f"{type(keys).__name__}.",
+                            f"Write {KEYS_SETTING} = ['<key>'] (the first key seals, every "
+                            "key opens).")]
+    if not keys:
+        return [], [Problem("mcfields.E001", f"{KEYS_SETTING} is empty: encrypted fields "
+                            "have no key to seal with.", _HINT_GENERATE)]
+    parsed: list[Key] = []
+    problems: list[Problem] = []
+    seen: dict[bytes, int] = {}
+    for index, text in enumerate(keys):
+        try:
+            key = Key.from_string(text)
+        except InvalidKeyError as exc:
+            problems.append(Problem(
+                "mcfields.E003", f"{KEYS_SETTING}[{index}] is not a valid key: {exc}.",
+                f"Each key is 32 random bytes, base64 encoded. {_HINT_GENERATE}",
+            ))
+            continue
+        if key.key_id in seen:
+            problems.append(Problem(
+                "mcfields.E004", f"{KEYS_SETTING}[{index}] duplicates "
+                f"{KEYS_SETTING}[{seen[key.key_id]}] (key id {key.id_hex}).",
+                "List each key once.",
+            ))
+            continue
+        seen[key.key_id] = index
+        parsed.append(key)
+    return parsed, problems
+
+
+def _parse_max_size(value: Any) -> tuple[int, Problem | None]:
+    if value is _MISSING or value is None:
+        return DEFAULT_MAX_TEXT_SIZE, None
+    if isinstance(value, int) and not isinstance(value, bool) and (
+        0 < value <= DEFAULT_MAX_TEXT_SIZE
+    ):
+        return value, None
+    return DEFAULT_MAX_TEXT_SIZE, Problem(
+        "mcfields.E005",
+        f"{MAX_SIZE_SETTING} must be an integer between 1 and {DEFAULT_MAX_TEXT_SIZE}.",
+    )
+
+
+def settings_problems() -> list[Problem]:
+    """Every problem with mcfields' settings (for the system checks)."""
+    _, problems = _parse_keys(getattr(settings, KEYS_SETTING, _MISSING))
+    _, size_problem = _parse_max_size(getattr(settings, MAX_SIZE_SETTING, _MISSING))
+    return problems + ([size_problem] if size_problem else [])
+
+
+def _improperly_configured(problem: Problem) -> ImproperlyConfigured:
+    return ImproperlyConfigured(f"{problem.message} {problem.hint}".strip())
 
 
 def _build_keyring() -> Keyring:
-    keys: Any = getattr(settings, KEYS_SETTING, None)
-    if keys is None:
-        raise ImproperlyConfigured(
-            f"{KEYS_SETTING} is not set. Generate a key with `manage.py generate_key` "
-            f"and set {KEYS_SETTING} = ['<key>']."
-        )
-    if isinstance(keys, (str, bytes)) or not isinstance(keys, (list, tuple)):
-        raise ImproperlyConfigured(f"{KEYS_SETTING} must be a list of keys, not a single value.")
-    if not keys:
-        raise ImproperlyConfigured(f"{KEYS_SETTING} is empty; it needs at least one key.")
-    parsed = []
-    for index, text in enumerate(keys):
-        try:
-            parsed.append(Key.from_string(text))
-        except InvalidKeyError as exc:
-            # The reason never contains key material (see crypto.keys).
-            raise ImproperlyConfigured(f"{KEYS_SETTING}[{index}]: {exc}") from None
-    try:
-        return Keyring(parsed)
-    except InvalidKeyError as exc:
-        raise ImproperlyConfigured(f"{KEYS_SETTING}: {exc}") from None
+    keys, problems = _parse_keys(getattr(settings, KEYS_SETTING, _MISSING))
+    if problems:
+        raise _improperly_configured(problems[0])
+    return Keyring(keys)
 
 
 def get_keyring() -> Keyring:
@@ -76,17 +145,9 @@ def max_value_size() -> int:
     global _max_size
     size = _max_size
     if size is None:
-        value: Any = getattr(settings, MAX_SIZE_SETTING, None)
-        if value is None:
-            size = DEFAULT_MAX_TEXT_SIZE
-        elif isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ImproperlyConfigured(f"{MAX_SIZE_SETTING} must be a positive integer.")
-        elif value > DEFAULT_MAX_TEXT_SIZE:
-            raise ImproperlyConfigured(
-                f"{MAX_SIZE_SETTING} may be at most {DEFAULT_MAX_TEXT_SIZE} bytes."
-            )
-        else:
-            size = value
+        size, problem = _parse_max_size(getattr(settings, MAX_SIZE_SETTING, _MISSING))
+        if problem is not None:
+            raise _improperly_configured(problem)
         _max_size = size
     return size
 

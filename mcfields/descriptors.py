@@ -48,7 +48,7 @@ class EncryptedDescriptor(DeferredAttribute):
         if plaintext is NOTHING:
             pk = sealed._pk
             if pk is UNBOUND:
-                # Not bound by post_init (assigned by hand): this row's pk.
+                # Not bound by from_db (assigned by hand): this row's pk.
                 pk = sealed._pk = getattr(instance, self.field.pk_attname)
             # A Sealed read from another column opens with that column's label.
             source = sealed.field if sealed.field is not None else self.field

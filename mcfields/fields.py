@@ -32,7 +32,7 @@ from .crypto.envelope import HEADER_SIZE, TEXT_PREFIX, VERSION
 from .descriptors import EncryptedDescriptor
 from .exceptions import DecryptionError, ValueTooLargeError
 from .lookups import EncryptedExact, IsNull, refusal
-from .saving import ForSave, install, is_encrypted, is_pending
+from .saving import ForSave, install, is_encrypted, is_pending, local_encrypted
 from .sealed import NOTHING, UNBOUND, Sealed, cached
 
 __all__ = ["EncryptedBinaryField", "EncryptedTextField", "encrypted_fields"]
@@ -165,12 +165,7 @@ class EncryptedFieldMixin:
                     raise
             value = plaintext
         elif hasattr(value, "resolve_expression"):
-            raise FieldError(
-                f"{self.model._meta.label}.{self.name} is encrypted: an SQL expression "
-                f"({type(value).__name__}) cannot be assigned to it, because the database "
-                "would store its result without sealing it for the row. Assign a plain "
-                "value instead."
-            )
+            raise self._refuse_expression(value)
         return ForSave(self.seal_for_pk(value, pk))
 
     def _adopt_unbound(self, sealed: Sealed, pk: Any) -> None:
@@ -209,7 +204,7 @@ class EncryptedFieldMixin:
 
     def _stale(self, sealed: Sealed) -> bool:
         """True when the envelope is under a configured key other than the first."""
-        key_id = self._key_id_of(sealed.db_value)
+        key_id = self.stored_key_id(sealed.db_value)
         if key_id is None:
             return False  # not an envelope: leave it as it is
         ring = conf.get_keyring()
@@ -228,7 +223,7 @@ class EncryptedFieldMixin:
         pk = getattr(model_instance, self.pk_attname)
         if pk is None:
             if hasattr(value, "resolve_expression"):
-                return self.to_save(value, pk)  # raises the expression error
+                raise self._refuse_expression(value)
             if is_pending(model_instance):
                 return self.placeholder
             raise FieldError(
@@ -338,7 +333,16 @@ class EncryptedFieldMixin:
     def _db_param(self, db_value: Any, connection: Any) -> Any:
         return db_value
 
-    def _key_id_of(self, db_value: Any) -> bytes | None:
+    def stored_key_id(self, db_value: Any) -> bytes | None:
+        """The key id in a stored value's header, decoding only the header
+        (None when it is not an envelope header); rotation and saving use it
+        to skip values already under the first key without decoding them."""
+        head = self._stored_header(db_value)
+        if head is None or len(head) < HEADER_SIZE or head[0] != VERSION:
+            return None
+        return head[1:HEADER_SIZE]
+
+    def _stored_header(self, db_value: Any) -> bytes | None:
         raise NotImplementedError
 
 
@@ -370,16 +374,13 @@ class EncryptedTextField(EncryptedFieldMixin, models.TextField):
     def _to_envelope(self, db_value: Any) -> bytes:
         return from_text(db_value)
 
-    def _key_id_of(self, db_value: Any) -> bytes | None:
+    def _stored_header(self, db_value: Any) -> bytes | None:
         if not isinstance(db_value, str) or not db_value.startswith(TEXT_PREFIX):
             return None
         try:
-            head = base64.urlsafe_b64decode(db_value[len(TEXT_PREFIX):_HEADER_CHARS])
+            return base64.urlsafe_b64decode(db_value[len(TEXT_PREFIX):_HEADER_CHARS])
         except (binascii.Error, ValueError):
             return None
-        if len(head) < HEADER_SIZE or head[0] != VERSION:
-            return None
-        return head[1:HEADER_SIZE]
 
 
 class EncryptedBinaryField(EncryptedFieldMixin, models.BinaryField):
@@ -414,12 +415,10 @@ class EncryptedBinaryField(EncryptedFieldMixin, models.BinaryField):
     def _db_param(self, db_value: Any, connection: Any) -> Any:
         return connection.Database.Binary(db_value)
 
-    def _key_id_of(self, db_value: Any) -> bytes | None:
-        if not isinstance(db_value, bytes) or len(db_value) < HEADER_SIZE:
+    def _stored_header(self, db_value: Any) -> bytes | None:
+        if not isinstance(db_value, (bytes, bytearray, memoryview)):
             return None
-        if db_value[0] != VERSION:
-            return None
-        return db_value[1:HEADER_SIZE]
+        return bytes(db_value[:HEADER_SIZE])
 
 
 def _is_case(value: Any) -> bool:
@@ -432,7 +431,7 @@ def _is_case(value: Any) -> bool:
 
 def encrypted_fields(model: type[models.Model]) -> list[Any]:
     """The concrete encrypted fields of ``model``'s own table, in order."""
-    return [f for f in model._meta.local_concrete_fields if is_encrypted(f)]
+    return list(local_encrypted(model))
 
 
 def _all_encrypted(model: type[models.Model]) -> list[Any]:

@@ -27,9 +27,9 @@ from typing import Any
 
 from django.core.exceptions import FieldDoesNotExist, FieldError
 from django.db import DatabaseError, NotSupportedError, connections, models, transaction
-from django.db.models.constants import LOOKUP_SEP
 from django.db.models.expressions import F, OrderBy
 
+from .lookups import resolve_encrypted_path
 from .saving import is_encrypted, pending, write_sealed
 from .sealed import NOTHING, UNBOUND, Sealed
 
@@ -37,22 +37,6 @@ __all__ = ["EncryptedManager", "EncryptedQuerySet"]
 
 # Largest ``pk IN (...)`` list per statement (SQLite's historic limit is 999).
 _IN_CHUNK = 900
-
-
-def _resolve_encrypted(model: type[models.Model], path: str) -> Any | None:
-    """The encrypted field a ``__`` path ends on, or None."""
-    opts = model._meta
-    field = None
-    for part in path.split(LOOKUP_SEP):
-        if opts is None:
-            return None
-        try:
-            field = opts.pk if part == "pk" else opts.get_field(part)
-        except FieldDoesNotExist:
-            return None
-        related = getattr(field, "related_model", None)
-        opts = related._meta if related is not None and related != "self" else None
-    return field if is_encrypted(field) else None
 
 
 def _plaintext(field: Any, value: Any) -> Any:
@@ -239,7 +223,7 @@ class EncryptedQuerySet(models.QuerySet):
                 name = item.expression.name
             elif isinstance(item, F):
                 name = item.name
-            if name and name != "?" and _resolve_encrypted(self.model, name) is not None:
+            if name and resolve_encrypted_path(self.model, name) is not None:
                 raise FieldError(
                     f"Cannot order by '{name}': it is an encrypted field, and the database "
                     "would order the rows by ciphertext. Order by a plain field, or sort "

@@ -24,6 +24,8 @@ from typing import Any
 
 from django.db import IntegrityError
 
+from .dbapi import driver_connection
+
 #: Switched off by tests that exercise the general two-statement path.
 ENABLED = True
 #: Returned when pre-allocation does not apply; the caller falls back.
@@ -36,14 +38,10 @@ def applies(connection: Any, meta: Any) -> bool:
 
 
 def _query(connection: Any, sql: str, params: tuple[Any, ...]) -> Any:
-    # The driver's cursor when nothing observes queries (as in saving._execute),
-    # Django's otherwise, so that DEBUG query logs stay complete.
-    if not connection.execute_wrappers and not connection.queries_logged:
-        if connection.connection is None:
-            # ensure_connection() is async_unsafe-checked: about 3 µs per call.
-            connection.ensure_connection()
+    driver = driver_connection(connection)
+    if driver is not None:
         with connection.wrap_database_errors:
-            return connection.connection.execute(sql.replace("%s", "?"), params).fetchone()
+            return driver.execute(sql.replace("%s", "?"), params).fetchone()
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return cursor.fetchone()

@@ -19,7 +19,7 @@
   of ``pre_save``; the wrapper puts ``ForSave`` values sealed for the
   fixture's pk in the instance for the duration of the save.
 
-* ``post_init``: a loaded instance records on each ``Sealed`` the pk the row
+* ``from_db``: a loaded instance records on each ``Sealed`` the pk the row
   had, so ``obj.pk = None; obj.save()`` still opens the value with its
   original binding and seals it for the new row.
 """
@@ -32,9 +32,9 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from django.db import DatabaseError, connections, models, transaction
-from django.db.models.signals import post_init
 
 from . import preallocate
+from .dbapi import driver_connection
 from .sealed import UNBOUND, Sealed
 
 __all__ = ["ForSave", "install", "is_pending", "local_encrypted", "pending", "write_sealed"]
@@ -142,15 +142,13 @@ def _plan(connection: Any, model: type[models.Model], columns: tuple[str, ...]) 
 
 def _execute(connection: Any, plan: _Plan, params: list[list[Any]]) -> int:
     """Run ``plan`` once per parameter list; the number of rows matched."""
-    if plan.fast and not connection.execute_wrappers and not connection.queries_logged:
-        if connection.connection is None:
-            # ensure_connection() is async_unsafe-checked: about 3 µs per call.
-            connection.ensure_connection()
+    driver = driver_connection(connection) if plan.fast else None
+    if driver is not None:
         with connection.wrap_database_errors:
             if len(params) == 1 and plan.sqlite:
                 # sqlite3's Connection.execute: no Python-level cursor object.
-                return int(connection.connection.execute(plan.native_sql, params[0]).rowcount)
-            cursor = connection.connection.cursor()
+                return int(driver.execute(plan.native_sql, params[0]).rowcount)
+            cursor = driver.cursor()
             try:
                 if len(params) == 1:
                     cursor.execute(plan.native_sql, params[0])
@@ -303,27 +301,19 @@ def _bind_inserted(
             f"{meta.label}: the database returned no primary key, so mcfields cannot bind "
             "the encrypted values to the new row"
         )
-    bound = []
-    sealed = []
+    rows = []
     for f in fields:
         value = values[f.attname]
         if value is _MISSING or value is None:
             continue
         for_save = f.to_save(value, pk)
-        bound.append(f)
-        sealed.append(for_save)
+        rows.append((f, for_save))
         if type(value) is not Sealed:
             # Remember the envelope so a later save does not seal again.
             f.remember(instance, for_save, pk, value)
-    if not bound:
+    if not rows:
         return
-    # One table, one row: the plan and parameters directly (this runs on
-    # every create() of a model with a database-assigned pk).
-    connection = connections[using]
-    plan = _plan(connection, meta.model, tuple(f.column for f in bound))
-    params = [f._db_param(v.db, connection) for f, v in zip(bound, sealed, strict=True)]
-    params.append(plan.pk_field.get_db_prep_value(pk, connection))
-    matched = _execute(connection, plan, [params])
+    matched = write_sealed(using, [f for f, _ in rows], [(pk, [v for _, v in rows])])
     if matched != 1:
         raise DatabaseError(
             f"{meta.label}: binding the encrypted values of the new row matched "
@@ -338,28 +328,40 @@ _load_specs: weakref.WeakKeyDictionary[type, tuple[tuple[str, str], ...]] = (
 )
 
 
-def _bind_loaded(sender: type, instance: models.Model, **kwargs: Any) -> None:
-    """post_init: record on each loaded Sealed the pk its row had."""
-    data = instance.__dict__
-    for attname, pk_attname in _load_specs.get(sender, ()):
-        value = data.get(attname)
-        if type(value) is Sealed and value._pk is UNBOUND:
-            pk = data.get(pk_attname)
-            if pk is not None:
-                value._pk = pk
+def _from_db_wrapper(original: Any) -> Any:
+    """``Model.from_db`` that records on each loaded Sealed the pk its row had.
+
+    Every row read from the database comes through ``from_db`` (querysets,
+    select_related, refresh_from_db, raw()); hooking it rather than the
+    ``post_init`` signal keeps the cost off instances built in Python.
+    """
+
+    def from_db(cls: Any, db: str, field_names: Any, values: Any) -> Any:
+        instance = original(cls, db, field_names, values)
+        data = instance.__dict__
+        for attname, pk_attname in _load_specs.get(cls, ()):
+            value = data.get(attname)
+            if type(value) is Sealed and value._pk is UNBOUND:
+                pk = data.get(pk_attname)
+                if pk is not None:
+                    value._pk = pk
+        return instance
+
+    from_db._mcfields_wrapper = True  # type: ignore[attr-defined]
+    return classmethod(from_db)
 
 
 def install(model: type[models.Model], fields: Sequence[Any]) -> None:
     """Hook a concrete (or proxy) model whose rows hold encrypted fields.
 
     ``fields``: every encrypted column of the model, its parents' included.
+    Wrappers inherited from a parent (multi-table children, proxies) already
+    serve the subclass: they look up what to do by the class at hand.
     """
     _load_specs[model] = tuple((f.attname, f.pk_attname) for f in fields)
-    post_init.connect(
-        _bind_loaded, sender=model, weak=False, dispatch_uid=f"mcfields.post_init.{id(model)}"
-    )
+    from_db = model.from_db.__func__  # type: ignore[attr-defined]
+    if not getattr(from_db, "_mcfields_wrapper", False):
+        model.from_db = _from_db_wrapper(from_db)  # type: ignore[method-assign]
     current = model._save_table
     if not getattr(current, "_mcfields_wrapper", False):
-        # Inherited wrappers (multi-table children, proxies) already handle
-        # every table: they look the fields up by the table being saved.
         model._save_table = _save_table_wrapper(current)  # type: ignore[method-assign]

@@ -352,13 +352,8 @@ class Guest:
         self._calls: dict[str, Callable[..., int]] = {
             name: self._bind(name) for name in _EXPORTS
         }
-        if self._caller is not None:
-            address = self._caller.address_of
-            self._seal_call = self._caller.bind3(address(self._funcs["mc_seal"]))
-            self._open_call = self._caller.bind3(address(self._funcs["mc_open"]))
-        else:
-            self._seal_call = self._calls["mc_seal"]
-            self._open_call = self._calls["mc_open"]
+        self._seal_call = self._calls["mc_seal"]
+        self._open_call = self._calls["mc_open"]
 
         self.heap_base = self._calls["mc_heap_base"]() & _U32
         frame = self.heap_base if frame_offset is None else frame_offset
@@ -370,9 +365,13 @@ class Guest:
     # -- calls ------------------------------------------------------------
 
     def _bind(self, name: str) -> Callable[..., int]:
-        if self._caller is not None:
-            return functools.partial(self._caller, self._caller.address_of(self._funcs[name]))
-        return functools.partial(self._call_public, name)
+        caller = self._caller
+        if caller is None:
+            return functools.partial(self._call_public, name)
+        address = caller.address_of(self._funcs[name])
+        if _EXPORTS[name][0] == 3:
+            return caller.bind3(address)  # mc_seal / mc_open: the hot path
+        return functools.partial(caller, address)
 
     def _call_public(self, name: str, *args: int) -> int:
         try:

@@ -6,9 +6,9 @@ from typing import Any
 
 from django.contrib.admin.views.main import ChangeList
 
+from ..lookups import resolve_encrypted_path
 from .display import (
     _ordering_path,
-    resolve_encrypted_path,
 )
 
 # --------------------------------------------------------------------------

@@ -7,11 +7,11 @@ from typing import Any
 from django.contrib import admin
 from django.core import checks
 
+from ..lookups import resolve_encrypted_path
 from .display import (
     _label,
     _ordering_path,
     encrypted_fields,
-    resolve_encrypted_path,
 )
 
 # --------------------------------------------------------------------------

@@ -6,34 +6,21 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from django.core.exceptions import FieldDoesNotExist
 from django.db.models import F, Model
-from django.db.models.constants import LOOKUP_SEP
 from django.db.models.expressions import OrderBy
 from django.template.defaultfilters import filesizeformat
 from django.utils.html import format_html
 
 from ..exceptions import DecryptionError
+from ..saving import is_encrypted
 
 logger = logging.getLogger("mcfields.admin")
 
 MARKER_CLASS = "mcfields-undecryptable"
 
 
-
 # --------------------------------------------------------------------------
 # Field helpers
-
-
-def _encrypted_classes() -> tuple[type, ...]:
-    from ..fields import EncryptedBinaryField, EncryptedTextField
-
-    return (EncryptedTextField, EncryptedBinaryField)
-
-
-def is_encrypted(field: Any) -> bool:
-    """True for an mcfields encrypted model field."""
-    return isinstance(field, _encrypted_classes())
 
 
 def is_encrypted_binary(field: Any) -> bool:
@@ -45,34 +32,6 @@ def is_encrypted_binary(field: Any) -> bool:
 def encrypted_fields(model: type[Model]) -> list[Any]:
     """The concrete encrypted fields of ``model``, in declaration order."""
     return [f for f in model._meta.concrete_fields if is_encrypted(f)]
-
-
-def resolve_encrypted_path(model: type[Model], path: str) -> Any | None:
-    """The encrypted field that ``path`` reaches, or None.
-
-    ``path`` is a field name or a ``__`` path as used by ``search_fields``,
-    ``ordering``, ``list_filter`` and ``admin_order_field``, optionally with
-    the prefixes those accept (``-``, ``^``, ``=``, ``@``) and a trailing
-    lookup (``secret__icontains``).  Names that do not resolve are left to
-    Django's own checks.
-    """
-    if not isinstance(path, str) or not path or path == "?":
-        return None
-    path = path.lstrip("-^=@")
-    opts = model._meta
-    for part in path.split(LOOKUP_SEP):
-        try:
-            field = opts.pk if part == "pk" else opts.get_field(part)
-        except FieldDoesNotExist:
-            return None
-        if is_encrypted(field):
-            return field
-        related = getattr(field, "related_model", None)
-        if field.is_relation and related is not None:
-            opts = related._meta
-        else:
-            return None
-    return None
 
 
 def _ordering_path(item: Any) -> str | None:
@@ -100,15 +59,33 @@ FAILURE_HELP = (
 )
 
 
+def marker_text(exc: DecryptionError) -> str:
+    """The marker's words: no plaintext, the key id when known."""
+    key_id = getattr(exc, "key_id", None)
+    return f"⚠ cannot decrypt (key id {key_id})" if key_id else "⚠ cannot decrypt"
+
+
+def failing_fields(obj: Model | None, model: type[Model]) -> dict[str, DecryptionError]:
+    """Encrypted fields of a saved ``obj`` whose value fails to open."""
+    failed: dict[str, DecryptionError] = {}
+    if obj is None or obj.pk is None or obj._state.adding:
+        return failed
+    for field in encrypted_fields(model):
+        try:
+            getattr(obj, field.attname)
+        except DecryptionError as exc:
+            failed[field.name] = exc
+    return failed
+
+
 def undecryptable_marker(exc: DecryptionError, *, explain: bool = False) -> str:
     """HTML for a value that failed to open: a visible marker, no 500.
 
     The tooltip carries the error message (model, field, pk, key id; never
     plaintext).  ``explain`` adds a sentence for the change form.
     """
-    key_id = getattr(exc, "key_id", None)
-    text = f"⚠ cannot decrypt (key id {key_id})" if key_id else "⚠ cannot decrypt"
-    marker = format_html('<span class="{}" title="{}">{}</span>', MARKER_CLASS, str(exc), text)
+    marker = format_html('<span class="{}" title="{}">{}</span>', MARKER_CLASS, str(exc),
+                         marker_text(exc))
     if explain:
         return format_html('{}<span class="mcfields-undecryptable-help">{}</span>',
                            marker, FAILURE_HELP)

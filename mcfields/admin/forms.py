@@ -13,11 +13,12 @@ from django.db.models import Model
 from django.template.defaultfilters import filesizeformat
 
 from ..exceptions import DecryptionError
+from ..saving import is_encrypted
 from .display import (
     MARKER_CLASS,
     _log_failure,
-    encrypted_fields,
-    is_encrypted,
+    failing_fields,
+    marker_text,
     size_display,
 )
 
@@ -159,23 +160,14 @@ class EncryptedModelForm(forms.ModelForm):
 
 
 def _undecryptable(instance: Model | None, model: Any) -> dict[str, DecryptionError]:
-    """Encrypted fields of a saved ``instance`` whose value fails to open."""
-    if instance is None or instance.pk is None or instance._state.adding:
-        return {}
-    broken: dict[str, DecryptionError] = {}
-    for field in encrypted_fields(model):
-        try:
-            getattr(instance, field.attname)
-        except DecryptionError as exc:
-            _log_failure(instance, field.name, exc)
-            broken[field.name] = exc
+    broken = failing_fields(instance, model)
+    for name, exc in broken.items():
+        _log_failure(instance, name, exc)
     return broken
 
 
 def _undecryptable_field(exc: DecryptionError, label: Any) -> forms.Field:
     """A disabled field that shows the marker in place of the value."""
-    key_id = getattr(exc, "key_id", None)
-    text = f"⚠ cannot decrypt (key id {key_id})" if key_id else "⚠ cannot decrypt"
     widget = forms.TextInput(attrs={"class": MARKER_CLASS, "title": str(exc)})
-    return forms.CharField(label=label, required=False, disabled=True, initial=text,
-                           widget=widget)
+    return forms.CharField(label=label, required=False, disabled=True,
+                           initial=marker_text(exc), widget=widget)

@@ -20,6 +20,8 @@ from django.utils.http import content_disposition_header
 from django.utils.text import Truncator, capfirst
 
 from ..exceptions import DecryptionError
+from ..lookups import resolve_encrypted_path
+from ..saving import is_encrypted
 from .changelist import EncryptedChangeList
 from .checks import (
     EncryptedModelAdminChecks,
@@ -30,9 +32,8 @@ from .display import (
     _log_failure,
     _ordering_path,
     encrypted_fields,
-    is_encrypted,
+    failing_fields,
     is_encrypted_binary,
-    resolve_encrypted_path,
     size_display,
     undecryptable_marker,
 )
@@ -199,15 +200,7 @@ class EncryptedAdminMixin(BaseModelAdmin):
 
     def undecryptable_fields(self, obj: Model | None) -> dict[str, DecryptionError]:
         """Encrypted fields of ``obj`` whose value fails to open."""
-        failed: dict[str, DecryptionError] = {}
-        if obj is None or obj.pk is None:
-            return failed
-        for field in encrypted_fields(self.model):
-            try:
-                getattr(obj, field.attname)
-            except DecryptionError as exc:
-                failed[field.name] = exc
-        return failed
+        return failing_fields(obj, self.model)
 
     def _form_displays(self, request: Any, obj: Model | None) -> dict[str, Callable]:
         """Encrypted fields the change form shows as read-only displays."""

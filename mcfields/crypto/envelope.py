@@ -87,7 +87,7 @@ class Keyring:
     the envelope header.
     """
 
-    __slots__ = ("keys", "primary", "_by_id")
+    __slots__ = ("keys", "primary", "_by_id", "_header")
 
     def __init__(self, keys: Iterable[Key]) -> None:
         self.keys: tuple[Key, ...] = tuple(keys)
@@ -102,15 +102,16 @@ class Keyring:
             by_id[key.key_id] = key
         self._by_id = by_id
         self.primary = self.keys[0]
+        #: Header of every envelope this keyring seals (version, primary key id).
+        self._header = VERSION_BYTE + self.primary.key_id
 
     @classmethod
     def from_strings(cls, texts: Iterable[str | bytes]) -> Keyring:
         return cls(Key.from_string(t) for t in texts)
 
     def seal(self, plaintext: bytes, context: bytes = b"") -> bytes:
-        key = self.primary
-        header = VERSION_BYTE + key.key_id
-        return get_guest().seal(key._aead_key, os.urandom(NONCE_SIZE), header + context,
+        header = self._header
+        return get_guest().seal(self.primary._aead_key, os.urandom(NONCE_SIZE), header + context,
                                 plaintext, prefix=header)
 
     def open(self, envelope: bytes, context: bytes = b"") -> bytes:

@@ -12,13 +12,11 @@ from __future__ import annotations
 import os
 import random
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +24,7 @@ import pytest
 
 from mcfields.binding import pk_text
 from mcfields.crypto import Keyring, binding, from_text
-from tests.databases import pg_params
+from tests.databases import DirectDB, pg_params
 
 ROOT = Path(__file__).absolute().parents[2]
 ON_POSTGRES = os.environ.get("MCFIELDS_TEST_DB") == "postgres"
@@ -52,22 +50,8 @@ def plaintext_blob(i: int) -> bytes | None:
     return head + random.Random(i).randbytes(20 + i % 90)
 
 
-@dataclass
-class Target:
-    vendor: str
-    env: dict[str, str]
-    sqlite_path: str | None = None
-    pg_name: str | None = None
-
-    def connect(self) -> Any:
-        if self.vendor == "sqlite":
-            return sqlite3.connect(self.sqlite_path, isolation_level=None, timeout=60)
-        import psycopg
-
-        return psycopg.connect(**pg_params(self.pg_name), autocommit=True)
-
-    def sql(self, text: str) -> str:
-        return text.replace("%s", "?") if self.vendor == "sqlite" else text
+class Target(DirectDB):
+    """The test's own database, plus ``manage.py migrate adoptapp``."""
 
     def db_pk(self, pk: Any) -> Any:
         if isinstance(pk, uuid.UUID) and self.vendor == "sqlite":
@@ -122,15 +106,8 @@ def fill_plaintext(target: Target) -> dict[tuple[str, Any], tuple[str, bytes | N
     conn = target.connect()
     try:
         for table, values in rows.items():
-            sql = target.sql(f"INSERT INTO {table} (id, text, blob) VALUES (%s, %s, %s)")
-            cur = conn.cursor()
-            if target.vendor == "sqlite":
-                cur.execute("BEGIN")
-                cur.executemany(sql, values)
-                cur.execute("COMMIT")
-            else:
-                with conn.transaction():
-                    cur.executemany(sql, values)
+            target.executemany(conn, f"INSERT INTO {table} (id, text, blob) VALUES (%s, %s, %s)",
+                               values)
     finally:
         conn.close()
     return expected

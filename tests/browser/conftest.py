@@ -12,3 +12,10 @@ def superuser(django_user_model: Any) -> Any:
     return django_user_model.objects.create_superuser(
         "root", "root@example.invalid", "correct horse battery staple"
     )
+
+
+@pytest.fixture
+def client(client: Any, superuser: Any) -> Any:
+    """Django's test client, logged in as the superuser."""
+    client.force_login(superuser)
+    return client

@@ -14,12 +14,6 @@ pytestmark = [pytest.mark.django_db, pytest.mark.urls("admin_inline_urls")]
 
 
 @pytest.fixture
-def client(client, superuser):
-    client.force_login(superuser)
-    return client
-
-
-@pytest.fixture
 def note():
     note = Note.objects.create(title="Report", body="the body")
     Comment.objects.create(note=note, text="first comment, confidential", remarks="r1")

@@ -81,12 +81,6 @@ def assert_no_bytes(html: str) -> None:
 
 
 @pytest.fixture
-def client(client, superuser):
-    client.force_login(superuser)
-    return client
-
-
-@pytest.fixture
 def note():
     return Note.objects.create(title="Field report", body=NOTES, attachment=FILE)
 

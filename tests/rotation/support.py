@@ -9,16 +9,15 @@ from __future__ import annotations
 
 import hashlib
 import os
-import sqlite3
 import subprocess
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from mcfields.crypto import Keyring, binding, from_text, key_id_of, to_text
 from mcfields.rotation import pk_text
-from tests.databases import pg_params
+from tests.databases import DirectDB
 
 ROOT = Path(__file__).absolute().parents[2]
 ON_POSTGRES = os.environ.get("MCFIELDS_TEST_DB") == "postgres"
@@ -126,49 +125,8 @@ def check_secret_rows(ring: Keyring, rows: list[tuple[Any, ...]], size: int = 80
 # -- a database that subprocesses can share ----------------------------------
 
 
-@dataclass
-class SharedDB:
-    """A database reachable from this process (DB-API) and from subprocesses."""
-
-    vendor: str
-    env: dict[str, str]
-    sqlite_path: str | None = None
-    pg_name: str | None = None
-    _conns: list[Any] = field(default_factory=list)
-
-    def connect(self) -> Any:
-        if self.vendor == "sqlite":
-            conn = sqlite3.connect(self.sqlite_path, timeout=60, isolation_level=None,
-                                   check_same_thread=False)
-        else:
-            import psycopg
-
-            conn = psycopg.connect(**pg_params(self.pg_name), autocommit=True)
-        self._conns.append(conn)
-        return conn
-
-    def sql(self, text: str) -> str:
-        return text.replace("%s", "?") if self.vendor == "sqlite" else text
-
-    def execute(self, conn: Any, text: str, params: tuple[Any, ...] = ()) -> Any:
-        cur = conn.cursor()
-        cur.execute(self.sql(text), params)
-        return cur
-
-    def executemany(self, conn: Any, text: str, rows: list[tuple[Any, ...]]) -> None:
-        cur = conn.cursor()
-        if self.vendor == "sqlite":
-            cur.execute("BEGIN")
-            cur.executemany(self.sql(text), rows)
-            cur.execute("COMMIT")
-        else:
-            with conn.transaction():
-                cur.executemany(text, rows)
-
-    def close(self) -> None:
-        for conn in self._conns:
-            conn.close()
-        self._conns.clear()
+class SharedDB(DirectDB):
+    """The shared database, plus running ``rotate_keys`` against it."""
 
     def command(self, *args: str, keys: list[str], **popen: Any) -> subprocess.Popen[str]:
         """Start ``manage.py rotate_keys ARGS`` against this database."""
