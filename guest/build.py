@@ -74,7 +74,7 @@ def fetch_sdist() -> Path:
         with tempfile.TemporaryDirectory() as tmp:
             cmd = [
                 sys.executable, "-m", "pip", "download", "--quiet", "--no-deps",
-                "--no-binary", ":all:", "--dest", tmp,
+                "--no-binary", SDIST_NAME, "--dest", tmp,
                 f"{SDIST_NAME}=={SDIST_VERSION}",
             ]
             result = subprocess.run(cmd, capture_output=True, text=True)
