@@ -10,11 +10,64 @@ nonce, so equal plaintexts never give equal column values.
 
 from __future__ import annotations
 
+import uuid
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal
+from itertools import chain
 from typing import Any
 
 from django.core import checks
+from django.core.exceptions import FieldDoesNotExist
 
+from ._guest.runtime import MAX_AD_SIZE
+from .binding import pk_text
 from .conf import settings_problems
+from .crypto import HEADER_SIZE, binding
+
+#: Longest binding label (``context=`` or the derived one), in UTF-8 bytes
+#: (mcfields.E110).  A label names a column; 1 KiB is far beyond any real
+#: name and leaves almost all of the guest's associated-data limit
+#: (MAX_AD_SIZE, 64 KiB) to the primary key.
+MAX_LABEL_SIZE = 1024
+#: Associated data besides the label and pk bytes: the envelope header
+#: (version byte + key id) and binding()'s two length prefixes.
+_AD_OVERHEAD = HEADER_SIZE + len(binding("", ""))
+#: Worst case UTF-8 bytes per character of a CharField pk (max_length counts
+#: characters).
+_UTF8_MAX_BYTES = 4
+
+# One value of the Python type each pk field type's to_python() returns,
+# keyed by get_internal_type() (EmailField and URLField report "CharField").
+# Which types are supported is NOT decided here: _pk_value_type() asks
+# binding.pk_text(), the function every seal and open uses, so the check
+# cannot drift from it.  The unsupported entries are listed so the message can
+# name the values' type; an internal type missing from this map is refused
+# (a custom field may return anything, and pk_text would refuse it at save).
+_PK_SAMPLES: dict[str, Any] = {
+    "AutoField": 0,
+    "BigAutoField": 0,
+    "SmallAutoField": 0,
+    "IntegerField": 0,
+    "BigIntegerField": 0,
+    "SmallIntegerField": 0,
+    "PositiveIntegerField": 0,
+    "PositiveBigIntegerField": 0,
+    "PositiveSmallIntegerField": 0,
+    "CharField": "",
+    "TextField": "",
+    "SlugField": "",
+    "FilePathField": "",
+    "GenericIPAddressField": "",
+    "UUIDField": uuid.UUID(int=0),
+    "BooleanField": False,
+    "DecimalField": Decimal(0),
+    "FloatField": 0.0,
+    "DateField": date(2000, 1, 1),
+    "DateTimeField": datetime(2000, 1, 1),
+    "TimeField": time(0),
+    "DurationField": timedelta(0),
+    "BinaryField": b"",
+}
 
 
 def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
@@ -33,6 +86,109 @@ def _names(items: Any) -> list[str]:
         elif isinstance(item, (list, tuple)):
             names.extend(_names(item))
     return names
+
+
+def _follow(pk: Any) -> list[Any]:
+    """``pk`` and the fields it refers to, down to the one holding the values.
+
+    A multi-table child's pk is a OneToOneField to its parent (and a pk may be
+    a OneToOneField/ForeignKey of its own): its values, type and collation are
+    those of ``target_field``.  Stops at a relation that does not resolve yet
+    (Django reports that itself, fields.E300).
+    """
+    chain_ = [pk]
+    while pk.is_relation and len(chain_) < 32:  # 32: a guard against a cycle
+        try:
+            pk = pk.target_field
+        except (AttributeError, FieldDoesNotExist, ValueError):
+            break
+        if pk is None:
+            break
+        chain_.append(pk)
+    return chain_
+
+
+def _pk_name(pk: Any) -> str:
+    return f"{pk.model._meta.label}.{pk.name}"
+
+
+def _pk_value_type(pk: Any) -> str | None:
+    """None when binding.pk_text() binds the values of ``pk``, else their type.
+
+    Decided by asking pk_text itself with a value of the type to_python()
+    returns (see _PK_SAMPLES), so this stays what saving really accepts.
+    """
+    internal = pk.get_internal_type()
+    if internal not in _PK_SAMPLES:
+        return f"not known to mcfields ({internal})"
+    sample = _PK_SAMPLES[internal]
+    try:
+        pk_text(sample)
+    except TypeError:
+        return type(sample).__name__
+    return None
+
+
+def _check_row_binding(field: Any, model: Any, error: Any) -> None:
+    """E109-E112: what the row's pk and the label mean for the binding."""
+    meta = model._meta
+    pk_chain = _follow(meta.pk)
+    # E109: a row found by a collated pk may be another spelling of the pk the
+    # value is bound to.  Parents are checked too: a child row is saved into
+    # each parent table by that parent's pk.
+    collated = chain(pk_chain, *(_follow(p._meta.pk) for p in meta.get_parent_list()))
+    for pk in collated:
+        collation = getattr(pk, "db_collation", None)
+        if collation:
+            error(
+                f"is bound to the primary key {_pk_name(pk)}, which has "
+                f"db_collation={collation!r}. If that collation compares case- or "
+                "accent-insensitively, saving a row whose pk differs only in case (pk='ALICE' "
+                "for a row stored as 'alice') overwrites that row with values bound to "
+                "'ALICE', which then never open: silent data loss.",
+                f"Remove db_collation from {_pk_name(pk)}: use an AutoField or UUIDField "
+                "primary key and keep the collated value in a separate unique field.",
+                "mcfields.E109",
+            )
+            break
+    if field.context is not None and not isinstance(field.context, str):
+        return  # E107 said so; there is no label to measure
+    label: str = field.binding_label
+    label_size = len(label.encode("utf-8"))
+    if label_size > MAX_LABEL_SIZE:
+        error(
+            f"has a binding label of {label_size} bytes (UTF-8), over the limit of "
+            f"{MAX_LABEL_SIZE} bytes.",
+            "Pin a shorter label with context='app_label.Model.field'.",
+            "mcfields.E110",
+        )
+    target = pk_chain[-1]
+    kind = _pk_value_type(target)
+    if kind is not None:
+        error(
+            f"cannot be bound to its row: the primary key {_pk_name(target)} is a "
+            f"{type(target).__name__} whose values are {kind}, and mcfields binds values "
+            "only to integer, string and UUID primary keys (binding.pk_text). Every "
+            "save() would raise TypeError.",
+            f"Give {meta.object_name} an integer (AutoField, BigAutoField), CharField or "
+            "UUIDField primary key.",
+            "mcfields.E112",
+        )
+        return
+    max_length = getattr(target, "max_length", None)
+    if isinstance(max_length, int) and isinstance(_PK_SAMPLES[target.get_internal_type()], str):
+        ad_size = _AD_OVERHEAD + label_size + _UTF8_MAX_BYTES * max_length
+        if ad_size > MAX_AD_SIZE:
+            fits = max(0, (MAX_AD_SIZE - _AD_OVERHEAD - label_size) // _UTF8_MAX_BYTES)
+            error(
+                f"is bound to the primary key {_pk_name(target)} (max_length={max_length}): "
+                f"with up to {_UTF8_MAX_BYTES} UTF-8 bytes per character and the "
+                f"{label_size}-byte binding label, the associated data can reach "
+                f"{ad_size} bytes, over the limit of {MAX_AD_SIZE} bytes; saving a row "
+                "with a long pk would fail.",
+                f"Lower max_length of {_pk_name(target)} to at most {fits}.",
+                "mcfields.E111",
+            )
 
 
 def check_field(field: Any) -> list[checks.CheckMessage]:
@@ -68,6 +224,7 @@ def check_field(field: Any) -> list[checks.CheckMessage]:
         )
     model = getattr(field, "model", None)
     if model is None or model._meta.abstract:
+        # Concrete children check their own copy of the field (and its label).
         return errors
     meta = model._meta
     names = {field.name, field.attname}
@@ -98,4 +255,7 @@ def check_field(field: Any) -> list[checks.CheckMessage]:
             "Give the model a single-column primary key.",
             "mcfields.E108",
         )
+    elif pk is not None:
+        _check_row_binding(field, model, error)
     return errors
+
