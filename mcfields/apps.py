@@ -12,10 +12,12 @@ class MCFieldsConfig(AppConfig):
         from django.core.signals import setting_changed
 
         from . import conf
-        from .checks import check_settings
+        from .checks import check_binding_labels, check_settings
 
-        # Settings checks; field checks (mcfields.E1xx) run through Field.check().
+        # Settings checks; field checks (mcfields.E1xx) run through Field.check(),
+        # except E113, which compares the labels of every model's columns.
         checks.register(check_settings)
+        checks.register(check_binding_labels, checks.Tags.models)
         # conf connects this on import too; the dispatch_uid keeps it single.
         setting_changed.connect(conf.clear_cache, dispatch_uid="mcfields.conf.clear_cache")
         # The model hooks (from_db, insert binding) are installed by

@@ -1,7 +1,9 @@
 """System checks.
 
 ``mcfields.E0xx``: settings (registered by ``MCFieldsConfig.ready``).
-``mcfields.E1xx``: options of an encrypted field (run by ``Field.check``).
+``mcfields.E1xx``: options of an encrypted field (run by ``Field.check``),
+and E113, the binding labels of all models together (registered by
+``MCFieldsConfig.ready``).
 
 Options that need the database to compare values (unique, indexes,
 ordering) cannot work on sealed values: every seal uses a fresh random
@@ -11,11 +13,13 @@ nonce, so equal plaintexts never give equal column values.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from itertools import chain
 from typing import Any
 
+from django.apps import apps
 from django.core import checks
 from django.core.exceptions import FieldDoesNotExist
 
@@ -23,6 +27,7 @@ from ._guest.runtime import MAX_AD_SIZE
 from .binding import pk_text
 from .conf import settings_problems
 from .crypto import HEADER_SIZE, binding
+from .saving import is_encrypted
 
 #: Longest binding label (``context=`` or the derived one), in UTF-8 bytes
 #: (mcfields.E110).  A label names a column; 1 KiB is far beyond any real
@@ -259,3 +264,52 @@ def check_field(field: Any) -> list[checks.CheckMessage]:
         _check_row_binding(field, model, error)
     return errors
 
+
+def _field_name(field: Any) -> str:
+    return f"{field.model._meta.label}.{field.name}"
+
+
+def check_binding_labels(
+    app_configs: Iterable[Any] | None = None, **kwargs: Any
+) -> list[checks.CheckMessage]:
+    """``mcfields.E113``: no two encrypted columns share a binding label.
+
+    The label is all that tells columns apart in the associated data, so a
+    ciphertext copied between two columns with one label (and rows with the
+    same pk) opens.  A column is a (db_table, column) pair: a multi-table
+    child lists its parents' fields (the same field objects), a proxy lists
+    its concrete model's, and an unmanaged model over the same table with the
+    same label reads the same column, which is no collision.  With
+    ``app_configs`` (``manage.py check app``) only those apps' models count.
+    """
+    if app_configs is None:
+        models = apps.get_models()
+    else:
+        models = chain.from_iterable(config.get_models() for config in app_configs)
+    # label -> {(db_table, column): first field seen for it}, in model order.
+    columns: dict[str, dict[tuple[str, str], Any]] = {}
+    for model in models:
+        for field in model._meta.concrete_fields:
+            if not is_encrypted(field) or not isinstance(field.context, str | None):
+                continue  # not ours, or E107
+            column = (field.model._meta.db_table, field.column)
+            columns.setdefault(field.binding_label, {}).setdefault(column, field)
+    errors: list[checks.CheckMessage] = []
+    for label, by_column in columns.items():
+        first, *others = by_column.values()
+        for other in others:
+            errors.append(
+                checks.Error(
+                    f"{_field_name(other)} and {_field_name(first)} have the same binding "
+                    f"label {label!r}: a value copied from one column to the other (in a row "
+                    "with the same pk) would open.",
+                    hint=(
+                        "Give one of them a distinct context= (e.g. "
+                        f"context='{label}.2'), the one that holds no data yet: values "
+                        "already stored open only under the label they were sealed with."
+                    ),
+                    obj=other,
+                    id="mcfields.E113",
+                )
+            )
+    return errors

@@ -1,7 +1,7 @@
 """System checks on what a value is bound to: the row's pk and the label.
 
-mcfields.E109 (collated pk), E110 (label size), E111 (pk size) and E112 (pk
-type) run per field.
+mcfields.E109 (collated pk), E110 (label size), E111 (pk size), E112 (pk
+type) run per field; E113 (one label, two columns) runs over all models.
 Models are created inside ``isolate_apps`` so they never reach the project's
 registry (nor its migrations).
 """
@@ -12,6 +12,7 @@ import uuid
 from decimal import Decimal
 
 import pytest
+from django.core import checks
 from django.db import connection, models
 from django.test.utils import isolate_apps
 
@@ -312,3 +313,130 @@ def test_supported_pk_types_pass_and_bind(kind, make, value):
         assert _field_ids(Child, "more") == []
         # The check and the binding agree: what passes, binds.
         assert canonical_pk(Fine, value) == canonical_pk(Child, value)
+
+
+# -- E113: one binding label on two columns ------------------------------------------------------
+
+
+def _label_errors(isolated_apps, *labels: str) -> list[checks.CheckMessage]:
+    """The models-tagged checks Django runs, over the given isolated apps,
+    keeping mcfields.E113 (proves the check is registered, too)."""
+    configs = [isolated_apps.get_app_config(label) for label in labels]
+    found = checks.run_checks(app_configs=configs, tags=[checks.Tags.models])
+    return [e for e in found if e.id == "mcfields.E113"]
+
+
+def test_context_on_an_abstract_base_collides():
+    with isolate_apps("testproject.demo") as isolated:
+
+        class Base(models.Model):  # noqa: DJ008
+            notes = EncryptedTextField(context="demo.shared.notes")
+
+            class Meta:
+                abstract = True
+                app_label = "demo"
+
+        class First(Base):  # noqa: DJ008
+            class Meta:
+                app_label = "demo"
+
+        class Second(Base):  # noqa: DJ008
+            class Meta:
+                app_label = "demo"
+
+        errors = _label_errors(isolated, "demo")
+    assert len(errors) == 1
+    msg, hint = errors[0].msg, errors[0].hint
+    assert "demo.First.notes" in msg and "demo.Second.notes" in msg
+    assert "'demo.shared.notes'" in msg and "context=" in hint
+
+
+def test_rename_recipe_reusing_the_old_name_collides():
+    with isolate_apps("testproject.demo") as isolated:
+
+        class Patient(models.Model):  # noqa: DJ008
+            # `notes` renamed to `history`, pinned to its old label; a new
+            # field then takes the name `notes` and derives the same label.
+            history = EncryptedTextField(context="demo.Patient.notes")
+            notes = EncryptedTextField()
+
+            class Meta:
+                app_label = "demo"
+
+        errors = _label_errors(isolated, "demo")
+        assert len(errors) == 1
+        assert "demo.Patient.notes" in errors[0].msg and "demo.Patient.history" in errors[0].msg
+
+        class Fixed(models.Model):  # noqa: DJ008
+            history = EncryptedTextField(context="demo.Fixed.notes")
+            notes = EncryptedTextField(context="demo.Fixed.notes.v2")
+
+            class Meta:
+                app_label = "demo"
+
+        assert _ids(_label_errors(isolated, "demo")) == ["mcfields.E113"]  # Patient only
+
+
+def test_explicit_context_equal_to_another_models_label_collides():
+    with isolate_apps("testproject.demo", "tests.rotation.rotapp") as isolated:
+
+        class Card(models.Model):  # noqa: DJ008
+            number = EncryptedTextField()
+
+            class Meta:
+                app_label = "demo"
+
+        class Copy(models.Model):  # noqa: DJ008
+            number = EncryptedBinaryField(context="demo.Card.number")
+
+            class Meta:
+                app_label = "rotapp"
+
+        errors = _label_errors(isolated, "demo", "rotapp")
+        # `manage.py check demo` considers only demo's models.
+        assert _label_errors(isolated, "demo") == []
+    assert len(errors) == 1
+    assert errors[0].obj is Copy._meta.get_field("number")
+    assert "rotapp.Copy.number and demo.Card.number" in errors[0].msg
+
+
+def test_same_column_seen_through_other_models_is_no_collision():
+    with isolate_apps("testproject.demo") as isolated:
+
+        class Person(models.Model):  # noqa: DJ008
+            ssn = EncryptedTextField(context="demo.person.ssn")
+            bio = EncryptedTextField()
+
+            class Meta:
+                app_label = "demo"
+
+        class Employee(Person):  # noqa: DJ008 - lists Person's fields as its own
+            badge = EncryptedTextField()
+
+            class Meta:
+                app_label = "demo"
+
+        class PersonProxy(Person):  # noqa: DJ008
+            class Meta:
+                app_label = "demo"
+                proxy = True
+
+        class PersonView(models.Model):  # noqa: DJ008 - the same table, unmanaged
+            ssn = EncryptedTextField(context="demo.person.ssn")
+            bio = EncryptedTextField(context="demo.Person.bio")
+
+            class Meta:
+                app_label = "demo"
+                managed = False
+                db_table = Person._meta.db_table
+
+        assert _label_errors(isolated, "demo") == []
+        for model in (Employee, PersonProxy, PersonView):
+            assert model._meta.get_field("ssn").binding_label == "demo.person.ssn"
+
+
+def test_project_models_have_distinct_labels():
+    from mcfields.checks import check_binding_labels
+
+    assert check_binding_labels() == []
+    assert check_binding_labels(app_configs=[]) == []
