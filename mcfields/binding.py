@@ -11,6 +11,7 @@ agree on that string byte for byte, so it is computed in exactly one place.
 from __future__ import annotations
 
 import uuid
+import weakref
 from typing import Any
 
 from django.db import models
@@ -52,14 +53,39 @@ def canonical_pk(model: type[models.Model] | None, pk: Any) -> str:
     """The pk text for ``pk`` of ``model``, normalised through the pk field.
 
     A pk assigned by hand may not have its field's Python type yet (``"7"``
-    for an AutoField, a hex string for a UUIDField); ``to_python`` gives the
-    value the row will have once loaded, so saving and loading bind alike.
+    for an AutoField, ``5`` or a hex string for a UUIDField); ``to_python``
+    gives the value the row will have once loaded, so saving and loading
+    bind alike.  A value already of the field's type skips the conversion.
     """
-    kind = type(pk)
-    if kind is int or kind is uuid.UUID:
-        return str(pk)
-    if model is not None:
-        pk_field = model._meta.pk
-        if pk_field is not None and pk is not None:
-            pk = pk_field.to_python(pk)
+    if model is None:
+        return pk_text(pk)
+    pk_field = model._meta.pk
+    if pk_field is None or pk is None:
+        return pk_text(pk)
+    if type(pk) is not _loaded_type(pk_field):
+        pk = pk_field.to_python(pk)
     return pk_text(pk)
+
+
+# pk field -> the exact Python type its to_python() returns (None: unknown).
+_types: weakref.WeakKeyDictionary[Any, type | None] = weakref.WeakKeyDictionary()
+
+
+def _loaded_type(pk_field: Any) -> type | None:
+    try:
+        return _types[pk_field]
+    except KeyError:
+        pass
+    target = pk_field
+    while target.is_relation:  # a parent link: the pk of the parent's table
+        target = target.target_field
+    if isinstance(target, models.UUIDField):
+        kind: type | None = uuid.UUID
+    elif isinstance(target, models.IntegerField):  # AutoFields included
+        kind = int
+    elif isinstance(target, (models.CharField, models.TextField)):
+        kind = str
+    else:
+        kind = None
+    _types[pk_field] = kind
+    return kind

@@ -13,24 +13,42 @@ when it was loaded, and caches the plaintext inside it.
 
 from __future__ import annotations
 
-import weakref
+import contextvars
 from typing import Any
 
 from django.db.models.query_utils import DeferredAttribute
 
 from .sealed import NOTHING, UNBOUND, Sealed
 
+__all__ = ["EncryptedDescriptor", "copying", "note_loaded"]
+
+# ids of the instances that refresh_from_db() loaded and is copying values
+# from: reading their encrypted attributes yields the Sealed itself, so
+# refreshing moves envelopes and opens nothing (a value that fails to open
+# or a large value costs nothing until the attribute is read).
+_SOURCES: contextvars.ContextVar[set[int] | None] = contextvars.ContextVar(
+    "mcfields_refresh_sources", default=None
+)
+
+
+class copying:  # noqa: N801 - used like a function, as a context manager
+    """Mark the instances loaded inside the block as refresh sources."""
+
+    def __enter__(self) -> None:
+        self._token = _SOURCES.set(set())
+
+    def __exit__(self, *exc: object) -> None:
+        _SOURCES.reset(self._token)
+
+
+def note_loaded(instance: Any) -> None:
+    """Called for every instance built from a row (``Model.from_db``)."""
+    sources = _SOURCES.get()
+    if sources is not None:
+        sources.add(id(instance))
+
 
 class EncryptedDescriptor(DeferredAttribute):
-    def __init__(self, field: Any) -> None:
-        super().__init__(field)
-        # The Sealed this descriptor opened last, weakly (no plaintext is
-        # kept alive by it).  refresh_from_db() copies a field with
-        # setattr(self, name, getattr(fresh, name)): recognising the very
-        # object just opened lets the instance keep the loaded envelope
-        # instead of treating the value as changed (and re-sealing it).
-        self._last: weakref.ref[Sealed] | None = None
-
     def __get__(self, instance: Any, cls: Any = None) -> Any:
         if instance is None:
             return self
@@ -40,6 +58,9 @@ class EncryptedDescriptor(DeferredAttribute):
             # Deferred: DeferredAttribute loads it with refresh_from_db().
             value = super().__get__(instance, cls)
         if type(value) is Sealed:
+            sources = _SOURCES.get()
+            if sources is not None and id(instance) in sources:
+                return value  # refresh_from_db() copying the envelope
             return self._open(instance, value)
         return value
 
@@ -54,7 +75,6 @@ class EncryptedDescriptor(DeferredAttribute):
             source = sealed.field if sealed.field is not None else self.field
             plaintext = source.open_for_pk(sealed, pk)
             sealed._plain = plaintext
-        self._last = weakref.ref(sealed)
         return plaintext
 
     def __set__(self, instance: Any, value: Any) -> None:
@@ -71,10 +91,4 @@ class EncryptedDescriptor(DeferredAttribute):
                 # Same plaintext as the loaded value (a form re-posting an
                 # unchanged field): keep the envelope, nothing changed.
                 return
-            last = self._last() if self._last is not None else None
-            if last is not None and last._plain is value and last.field is self.field:
-                # The object this descriptor just opened: adopt its envelope.
-                # Correct for any row: the Sealed knows its own pk, and a
-                # save under another pk opens and re-seals it.
-                value = last
         data[attname] = value

@@ -17,6 +17,9 @@ from __future__ import annotations
 
 import base64
 import binascii
+import datetime
+import uuid
+from decimal import Decimal
 from typing import Any
 
 from django.core import checks
@@ -35,12 +38,15 @@ from .lookups import EncryptedExact, IsNull, refusal
 from .saving import ForSave, install, is_encrypted, is_pending, local_encrypted
 from .sealed import NOTHING, UNBOUND, Sealed, cached
 
-__all__ = ["EncryptedBinaryField", "EncryptedTextField", "encrypted_fields"]
+__all__ = ["EncryptedBinaryField", "EncryptedTextField", "encrypted_fields", "refuse_upsert"]
 
 _USE_MANAGER = (
     "Use mcfields.EncryptedManager (objects = EncryptedManager()) for QuerySet.update(), "
     "bulk_update() and bulk_create(), or assign the value and call save()."
 )
+# Plaintext types that cannot change after a save (see ``remember``).
+_IMMUTABLE = frozenset({str, bytes, int, float, bool, Decimal, uuid.UUID,
+                        datetime.date, datetime.datetime, datetime.time, datetime.timedelta})
 # The text-form prefix of the first base64 characters that cover the header.
 _HEADER_CHARS = len(TEXT_PREFIX) + 8
 
@@ -165,7 +171,7 @@ class EncryptedFieldMixin:
                     raise
             value = plaintext
         elif hasattr(value, "resolve_expression"):
-            raise self._refuse_expression(value)
+            raise self._refuse_expression(value, assigned=True)
         return ForSave(self.seal_for_pk(value, pk))
 
     def _adopt_unbound(self, sealed: Sealed, pk: Any) -> None:
@@ -184,8 +190,15 @@ class EncryptedFieldMixin:
         sealed._plain = plaintext
 
     def remember(self, instance: Any, for_save: ForSave, pk: Any, plaintext: Any) -> None:
-        """Keep the envelope just written, behind the same plaintext object."""
-        instance.__dict__[self.attname] = cached(for_save.db, self, pk, plaintext)
+        """Keep the envelope just written, behind the same plaintext object.
+
+        Only for immutable plaintexts: a caller's ``bytearray`` (or a dict)
+        can change in place after the save, and the next save must then
+        write the new content, as Django's own fields do.  Such values stay
+        on the instance as they are and are sealed again on every save.
+        """
+        if type(plaintext) in _IMMUTABLE:
+            instance.__dict__[self.attname] = cached(for_save.db, self, pk, plaintext)
 
     def _same_column(self, other: Any) -> bool:
         """``other`` writes the same column with the same binding (a field of a
@@ -223,7 +236,7 @@ class EncryptedFieldMixin:
         pk = getattr(model_instance, self.pk_attname)
         if pk is None:
             if hasattr(value, "resolve_expression"):
-                raise self._refuse_expression(value)
+                raise self._refuse_expression(value, assigned=True)
             if is_pending(model_instance):
                 return self.placeholder
             raise FieldError(
@@ -266,8 +279,13 @@ class EncryptedFieldMixin:
     def get_db_prep_save(self, value: Any, connection: Any) -> Any:
         return self.get_db_prep_value(value, connection)
 
-    def _refuse_expression(self, value: Any) -> FieldError:
-        if _is_case(value):
+    def _refuse_expression(self, value: Any, assigned: bool = False) -> FieldError:
+        """The error for an SQL expression that would reach the column.
+
+        ``assigned``: the expression sits on the instance (``obj.f = expr;
+        obj.save()``), so the bulk_update() explanation would mislead.
+        """
+        if not assigned and _is_case(value):
             return FieldError(
                 f"{self.model._meta.label}.{self.name} is encrypted: QuerySet.bulk_update() "
                 f"on a plain manager cannot seal each value for its row. {_USE_MANAGER}"
@@ -280,12 +298,18 @@ class EncryptedFieldMixin:
         )
 
     def get_placeholder(self, value: Any, compiler: Any, connection: Any) -> str:
-        # The UPDATE compiler asks for every value, expressions included: a
-        # second guard behind get_db_prep_save() (Django versions differ in
-        # whether they pass expressions through it).
+        # The INSERT compiler asks every field of every row for its
+        # placeholder, with the query at hand: the one hook that sees a
+        # plain manager's bulk_create(update_conflicts=True) before anything
+        # is written.  The UPDATE compiler asks for every value, expressions
+        # included: a second guard behind get_db_prep_save().
+        query = compiler.query
+        if getattr(query, "on_conflict", None) is not None:
+            refuse_upsert(self.model, query.update_fields, query.unique_fields)
         if hasattr(value, "as_sql"):
             raise self._refuse_expression(value)
-        return "%s"
+        parent = getattr(super(), "get_placeholder", None)
+        return parent(value, compiler, connection) if parent is not None else "%s"
 
     def from_db_value(self, value: Any, expression: Any, connection: Any) -> Sealed | None:
         if value is None:
@@ -419,6 +443,36 @@ class EncryptedBinaryField(EncryptedFieldMixin, models.BinaryField):
         if not isinstance(db_value, (bytes, bytearray, memoryview)):
             return None
         return bytes(db_value[:HEADER_SIZE])
+
+
+def refuse_upsert(model: type[models.Model], update_fields: Any, unique_fields: Any) -> None:
+    """Refuse ``bulk_create(update_conflicts=True)`` that would copy a value
+    sealed for the new row into a conflicting row with another pk.
+
+    Only a conflict on the primary key itself keeps the binding: the
+    existing row then has the very pk the value was sealed for.  Fields may
+    be names or Field objects (the queryset's arguments, or the insert
+    query's resolved ones).
+    """
+    if not update_fields:
+        return
+    meta = model._meta
+    updated = {getattr(f, "name", f) for f in update_fields} | {
+        getattr(f, "attname", f) for f in update_fields
+    }
+    encrypted = [f for f in meta.concrete_fields if is_encrypted(f)
+                 and (f.name in updated or f.attname in updated)]
+    if not encrypted:
+        return
+    unique = {getattr(f, "name", f) for f in unique_fields or ()}
+    if unique and unique <= {"pk", meta.pk.name, meta.pk.attname}:
+        return
+    raise ValueError(
+        f"{meta.label}.{encrypted[0].name} is encrypted: bulk_create(update_conflicts=True) "
+        "cannot update it unless unique_fields is the primary key, because the conflicting "
+        "row has another pk and the value was sealed for this one. Use unique_fields=['pk'], "
+        "or update the existing rows with save() or EncryptedManager.update()."
+    )
 
 
 def _is_case(value: Any) -> bool:

@@ -26,11 +26,19 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from django.core.exceptions import FieldDoesNotExist, FieldError
-from django.db import DatabaseError, NotSupportedError, connections, models, transaction
+from django.db import DatabaseError, NotSupportedError, connections, models
 from django.db.models.expressions import F, OrderBy
 
+from .fields import refuse_upsert
 from .lookups import resolve_encrypted_path
-from .saving import is_encrypted, pending, write_sealed
+from .saving import (
+    is_encrypted,
+    own_transaction,
+    pending,
+    table_pks,
+    take_write_lock,
+    write_sealed,
+)
 from .sealed import NOTHING, UNBOUND, Sealed
 
 __all__ = ["EncryptedManager", "EncryptedQuerySet"]
@@ -55,6 +63,36 @@ def _plaintext(field: Any, value: Any) -> Any:
     return value
 
 
+def _tables(fields: Sequence[Any]) -> list[type[models.Model]]:
+    """The tables (models) holding ``fields``, each once, in order."""
+    return list(dict.fromkeys(f.model for f in fields))
+
+
+def _refuse_pk_change(model: type[models.Model], kwargs: dict[str, Any]) -> None:
+    """``update()`` may not change a primary key or parent link of a row
+    with encrypted columns: every value of the row is bound to its pk, so
+    the row would keep values that no longer open (and a value written in
+    the same call would go to the old pk)."""
+    meta = model._meta
+    chain = [meta.concrete_model or model, *meta.get_parent_list()]
+    if not any(is_encrypted(f) for m in chain for f in m._meta.local_concrete_fields):
+        return
+    keys = {"pk"}
+    for m in chain:
+        keys |= {m._meta.pk.name, m._meta.pk.attname}
+        for link in m._meta.parents.values():
+            if link is not None:
+                keys |= {link.name, link.attname}
+    changed = sorted(keys & set(kwargs))
+    if changed:
+        raise FieldError(
+            f"{meta.label}: update() cannot change the primary key ({', '.join(changed)}) of "
+            "rows with encrypted fields: their values are bound to the primary key and would "
+            "no longer open. Copy each row instead (obj.pk = None; obj.save()) and delete "
+            "the old one."
+        )
+
+
 class EncryptedQuerySet(models.QuerySet):
     """A QuerySet whose bulk writes seal each encrypted value for its row."""
 
@@ -65,9 +103,16 @@ class EncryptedQuerySet(models.QuerySet):
             return None
         return field if is_encrypted(field) else None
 
+    def _write_db(self) -> str:
+        """The database Django's own bulk writes use: the router's write
+        database unless ``using()`` chose one (``_for_write`` before ``db``)."""
+        self._for_write = True
+        return self.db
+
     # -- update() --------------------------------------------------------------------
 
     def update(self, **kwargs: Any) -> int:
+        _refuse_pk_change(self.model, kwargs)
         sealed: dict[Any, Any] = {}
         plain: dict[str, Any] = {}
         for name, value in kwargs.items():
@@ -81,25 +126,41 @@ class EncryptedQuerySet(models.QuerySet):
         self._not_support_combined_queries("update")
         if self.query.is_sliced:
             raise TypeError("Cannot update a query once a slice has been taken.")
-        using = self.db
+        using = self._write_db()
         connection = connections[using]
         fields = list(sealed)
-        with transaction.atomic(using=using, savepoint=False):
-            rows = self.order_by()
-            if connection.features.has_select_for_update and not rows.query.distinct:
-                # Hold the rows until their values are written.
-                rows = rows.select_for_update()
-            pks = list(rows.values_list("pk", flat=True))
+        tables = _tables(fields)
+        base = self.model._base_manager.using(using)
+        with own_transaction(using):
+            take_write_lock(using, self.model)
+            # The rows the filter matches, read by pk only: the filter may
+            # join nullable relations or group by an aggregate, where
+            # SELECT ... FOR UPDATE is refused.
+            pks = list(self.using(using).order_by().values_list("pk", flat=True).distinct())
+            rows: list[tuple[dict[type, Any], list[Any]]] = []
+            for start in range(0, len(pks), _IN_CHUNK):
+                chunk = base.filter(pk__in=pks[start : start + _IN_CHUNK]).order_by()
+                if connection.features.has_select_for_update:
+                    # Hold the rows until their values are written; rows
+                    # deleted meanwhile drop out here.
+                    chunk = chunk.select_for_update()
+                attnames = [m._meta.pk.attname for m in tables]
+                for found in chunk.values_list("pk", *attnames):
+                    table_pk = dict(zip(tables, found[1:], strict=True))
+                    rows.append((table_pk, found[0]))
+            locked = [pk for _, pk in rows]
             if plain:
-                base = self.model._base_manager.using(using)
-                for start in range(0, len(pks), _IN_CHUNK):
-                    base.filter(pk__in=pks[start : start + _IN_CHUNK]).update(**plain)
+                for start in range(0, len(locked), _IN_CHUNK):
+                    base.filter(pk__in=locked[start : start + _IN_CHUNK]).update(**plain)
             write_sealed(
                 using,
                 fields,
-                [(pk, [f.to_save(v, pk) for f, v in sealed.items()]) for pk in pks],
+                [
+                    (table_pk, [f.to_save(v, table_pk[f.model]) for f, v in sealed.items()])
+                    for table_pk, _ in rows
+                ],
             )
-        return len(pks)
+        return len(rows)
 
     update.alters_data = True  # type: ignore[attr-defined]
 
@@ -116,17 +177,25 @@ class EncryptedQuerySet(models.QuerySet):
         objs = tuple(objs)
         if not objs:
             return 0
-        if any(obj.pk is None for obj in objs):
-            raise ValueError("All bulk_update() objects must have a primary key set.")
+        rows = []
+        for obj in objs:
+            table_pk = table_pks(obj, encrypted)
+            if obj.pk is None or None in table_pk.values():
+                raise ValueError("All bulk_update() objects must have a primary key set.")
+            rows.append((obj, table_pk))
         plain = [n for n in fields if self._encrypted(n) is None]
-        using = self.db
-        with transaction.atomic(using=using, savepoint=False):
+        using = self._write_db()
+        with own_transaction(using):
             matched = (
                 super().bulk_update(objs, plain, batch_size=batch_size) if plain else None
             )
-            # pre_save: seals changed values for obj.pk, keeps untouched ones.
-            rows = [(obj.pk, [f.pre_save(obj, False) for f in encrypted]) for obj in objs]
-            written = write_sealed(using, encrypted, rows)
+            # pre_save seals changed values for each table's own pk and keeps
+            # untouched ones.
+            written = write_sealed(
+                using,
+                encrypted,
+                [(table_pk, [f.pre_save(obj, False) for f in encrypted]) for obj, table_pk in rows],
+            )
         return matched if matched is not None else written
 
     bulk_update.alters_data = True  # type: ignore[attr-defined]
@@ -154,16 +223,15 @@ class EncryptedQuerySet(models.QuerySet):
         if not fields:
             return super().bulk_create(objs, **options)
         objs = list(objs)
-        if update_conflicts and update_fields:
-            by_pk = set(unique_fields or ()) <= {"pk", meta.pk.name, meta.pk.attname}
-            if not (unique_fields and by_pk) and any(
-                f.name in update_fields or f.attname in update_fields for f in fields
-            ):
-                raise ValueError(
-                    "bulk_create(update_conflicts=True) cannot update an encrypted field "
-                    "unless unique_fields is the primary key: the conflicting row has another "
-                    "pk, and the value was sealed for this one."
-                )
+        if len({id(obj) for obj in objs}) != len(objs):
+            # One instance can hold one pk: the rows inserted for its other
+            # occurrences would never be bound.
+            raise ValueError(
+                f"{meta.label}: bulk_create() was given the same instance more than once; "
+                "pass each object once."
+            )
+        if update_conflicts:
+            refuse_upsert(self.model, update_fields, unique_fields)
         unbound = []
         for obj in objs:
             if obj.pk is None:
@@ -180,34 +248,40 @@ class EncryptedQuerySet(models.QuerySet):
                 "to database-assigned primary keys: the database does not say which rows it "
                 "inserted. Set the primary keys before bulk_create()."
             )
-        using = self.db
+        using = self._write_db()
         if not connections[using].features.can_return_rows_from_bulk_insert:
             raise NotSupportedError(
                 "This database does not return the primary keys of bulk-inserted rows, so "
                 "mcfields cannot bind their encrypted values; save() each instance instead."
             )
-        with transaction.atomic(using=using, savepoint=False):
-            with pending(unbound):
-                created = super().bulk_create(objs, **options)
-            rows = []
-            for obj in unbound:
-                pk = obj.pk
-                if pk is None:
-                    raise DatabaseError(
-                        "bulk_create() returned no primary key; cannot bind encrypted values"
-                    )
-                values = []
-                for f in fields:
-                    value = obj.__dict__.get(f.attname)
-                    if value is None:
-                        values.append(None)
-                        continue
-                    for_save = f.to_save(value, pk)
-                    if type(value) is not Sealed:
+        try:
+            with own_transaction(using):
+                with pending(unbound):
+                    created = super().bulk_create(objs, **options)
+                rows = []
+                for obj in unbound:
+                    pk = obj.pk
+                    if pk is None:
+                        raise DatabaseError(
+                            "bulk_create() returned no primary key; cannot bind encrypted values"
+                        )
+                    values = []
+                    for f in fields:
+                        value = obj.__dict__.get(f.attname)
+                        if value is None:
+                            values.append(None)
+                            continue
+                        for_save = f.to_save(value, pk)
                         f.remember(obj, for_save, pk, value)
-                    values.append(for_save)
-                rows.append((pk, values))
-            write_sealed(using, fields, rows)
+                        values.append(for_save)
+                    rows.append(({meta.model: pk}, values))
+                write_sealed(using, fields, rows)
+        except BaseException:
+            # Rolled back: the objects must not keep pks of rows that are gone.
+            for obj in unbound:
+                obj.pk = None
+                obj._state.adding = True
+            raise
         return created
 
     bulk_create.alters_data = True  # type: ignore[attr-defined]

@@ -28,16 +28,20 @@ from __future__ import annotations
 
 import contextvars
 import weakref
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from django.db import DatabaseError, connections, models, transaction
 
 from . import preallocate
 from .dbapi import driver_connection
+from .descriptors import copying, note_loaded
 from .sealed import UNBOUND, Sealed
 
-__all__ = ["ForSave", "install", "is_pending", "local_encrypted", "pending", "write_sealed"]
+__all__ = [
+    "ForSave", "install", "is_pending", "local_encrypted", "own_transaction", "pending",
+    "table_pks", "take_write_lock", "write_sealed",
+]
 
 
 class ForSave:
@@ -165,17 +169,31 @@ def _execute(connection: Any, plan: _Plan, params: list[list[Any]]) -> int:
         return int(cursor.rowcount)
 
 
-def write_sealed(
-    using: str,
-    fields: Sequence[Any],
-    rows: Sequence[tuple[Any, Sequence[ForSave | None]]],
-) -> int:
+Row = tuple[Mapping[type, Any], Sequence["ForSave | None"]]
+
+
+def table_pks(instance: Any, fields: Sequence[Any]) -> dict[type, Any]:
+    """The pk of each table that holds one of ``fields``, read from ``instance``.
+
+    A multi-table child's row is one row per table, and each table has its
+    own pk value: usually all equal, but a child may declare its own
+    ``primary_key`` next to an explicit parent link.  Each field is bound
+    to, and written by, the pk of the table that declares it.
+    """
+    return {f.model: getattr(instance, f.pk_attname) for f in fields}
+
+
+def write_sealed(using: str, fields: Sequence[Any], rows: Sequence[Row]) -> int:
     """Write sealed values with prepared ``UPDATE ... WHERE pk = %s`` statements.
 
-    ``rows`` holds ``(pk, values)`` with one value per field in ``fields``.
-    Fields may live in several tables (multi-table inheritance: a child's
-    pk equals its parents'); each table gets one statement, run with
-    ``executemany``.  Returns the rows matched in the first table.
+    ``rows`` holds ``(pks, values)``: ``pks`` maps each table (model) to
+    that table's pk value for the row (see :func:`table_pks`), ``values``
+    has one value per field in ``fields``.  Each table gets one statement,
+    run with ``executemany``.  Every statement must match exactly one row
+    per entry: anything else (a row deleted meanwhile, a write sent to
+    another database) raises ``DatabaseError``, so the caller's transaction
+    rolls back instead of leaving a value unwritten.  Returns the number of
+    rows written.
     """
     if not rows or not fields:
         return 0
@@ -183,19 +201,53 @@ def write_sealed(
     by_table: dict[type, list[int]] = {}
     for index, field in enumerate(fields):
         by_table.setdefault(field.model, []).append(index)
-    matched = -1
     for model, indexes in by_table.items():
         plan = _plan(connection, model, tuple(fields[i].column for i in indexes))
         pk_prep = plan.pk_field.get_db_prep_value
         params = [
             [fields[i].get_db_prep_value(values[i], connection) for i in indexes]
-            + [pk_prep(pk, connection)]
-            for pk, values in rows
+            + [pk_prep(pks[model], connection)]
+            for pks, values in rows
         ]
-        count = _execute(connection, plan, params)
-        if matched < 0:
-            matched = count
-    return matched
+        matched = _execute(connection, plan, params)
+        if matched != len(params):
+            raise DatabaseError(
+                f"{model._meta.label}: writing sealed values matched {matched} rows instead "
+                f"of {len(params)} (database {using!r}); nothing was written"
+            )
+    return len(rows)
+
+
+def own_transaction(using: str) -> Any:
+    """A transaction that undoes exactly mcfields' own statements on failure.
+
+    Outside any transaction: a transaction of our own.  Inside the caller's
+    transaction (``atomic()`` or ``set_autocommit(False)``): a savepoint, so
+    that a failure between an INSERT and its binding write rolls back the
+    INSERT itself.  Marking the caller's block for rollback is not enough:
+    with autocommit off there is no block, and a later ``commit()`` would
+    commit the placeholder row.
+    """
+    connection = connections[using]
+    inside = connection.in_atomic_block or not connection.get_autocommit()
+    return transaction.atomic(using=using, savepoint=inside)
+
+
+def take_write_lock(using: str, model: type[models.Model]) -> None:
+    """On SQLite, take the database write lock before reading what to write.
+
+    A transaction that reads first and writes later cannot wait for the
+    lock (SQLite answers "database is locked" at once to avoid a deadlock),
+    whereas one that starts with a write waits for the busy timeout like
+    Django's own ``update()``.  A write that changes nothing takes the lock.
+    """
+    connection = connections[using]
+    if connection.vendor != "sqlite":
+        return
+    qn = connection.ops.quote_name
+    pk = qn(model._meta.pk.column)
+    with connection.cursor() as cursor:
+        cursor.execute(f"UPDATE {qn(model._meta.db_table)} SET {pk} = {pk} WHERE 0 = 1")
 
 
 # -- the _save_table wrapper ----------------------------------------------------------
@@ -249,21 +301,9 @@ def _save_table_wrapper(original: Any) -> Any:
         try:
             if pk is not None:
                 return original(self, *args)
-            connection = connections[using]
             try:
-                if connection.in_atomic_block:
-                    # Inside a transaction already (save_base of a child, or
-                    # the caller's atomic()): what atomic(savepoint=False)
-                    # would do, without its cost on every create().
-                    try:
-                        updated = _insert_and_bind(original, self, args, meta, fields, values)
-                    except BaseException:
-                        # The caller must not commit the placeholder row.
-                        connection.needs_rollback = True
-                        raise
-                else:
-                    with transaction.atomic(using=using, savepoint=False):
-                        updated = _insert_and_bind(original, self, args, meta, fields, values)
+                with own_transaction(using):
+                    updated = _insert_and_bind(original, self, args, meta, fields, values)
             except BaseException:
                 # The row was rolled back: the instance must not keep its pk.
                 setattr(self, pk_attname, None)
@@ -313,12 +353,7 @@ def _bind_inserted(
             f.remember(instance, for_save, pk, value)
     if not rows:
         return
-    matched = write_sealed(using, [f for f, _ in rows], [(pk, [v for _, v in rows])])
-    if matched != 1:
-        raise DatabaseError(
-            f"{meta.label}: binding the encrypted values of the new row matched "
-            f"{matched} rows instead of 1"
-        )
+    write_sealed(using, [f for f, _ in rows], [({meta.model: pk}, [v for _, v in rows])])
 
 
 # -- model hooks ----------------------------------------------------------------
@@ -336,8 +371,9 @@ def _from_db_wrapper(original: Any) -> Any:
     ``post_init`` signal keeps the cost off instances built in Python.
     """
 
-    def from_db(cls: Any, db: str, field_names: Any, values: Any) -> Any:
-        instance = original(cls, db, field_names, values)
+    def from_db(cls: Any, db: str, field_names: Any, values: Any, *args: Any, **kwargs: Any) -> Any:
+        instance = original(cls, db, field_names, values, *args, **kwargs)
+        note_loaded(instance)
         data = instance.__dict__
         for attname, pk_attname in _load_specs.get(cls, ()):
             value = data.get(attname)
@@ -351,6 +387,25 @@ def _from_db_wrapper(original: Any) -> Any:
     return classmethod(from_db)
 
 
+def _refresh_from_db_wrapper(original: Any) -> Any:
+    """``Model.refresh_from_db`` that moves envelopes without opening them.
+
+    Django copies each field with ``setattr(self, f, getattr(fresh, f))``;
+    inside this wrapper that ``getattr`` hands over the loaded ``Sealed``
+    (bound to the row's pk by ``from_db``), so nothing is decrypted until
+    the attribute is read, and a value that fails to open does not make the
+    whole refresh fail.
+    """
+
+    def refresh_from_db(self: models.Model, *args: Any, **kwargs: Any) -> Any:
+        with copying():
+            return original(self, *args, **kwargs)
+
+    refresh_from_db._mcfields_wrapper = True  # type: ignore[attr-defined]
+    refresh_from_db.__wrapped__ = original  # type: ignore[attr-defined]
+    return refresh_from_db
+
+
 def install(model: type[models.Model], fields: Sequence[Any]) -> None:
     """Hook a concrete (or proxy) model whose rows hold encrypted fields.
 
@@ -362,6 +417,9 @@ def install(model: type[models.Model], fields: Sequence[Any]) -> None:
     from_db = model.from_db.__func__  # type: ignore[attr-defined]
     if not getattr(from_db, "_mcfields_wrapper", False):
         model.from_db = _from_db_wrapper(from_db)  # type: ignore[method-assign]
+    refresh = model.refresh_from_db
+    if not getattr(refresh, "_mcfields_wrapper", False):
+        model.refresh_from_db = _refresh_from_db_wrapper(refresh)  # type: ignore[method-assign]
     current = model._save_table
     if not getattr(current, "_mcfields_wrapper", False):
         model._save_table = _save_table_wrapper(current)  # type: ignore[method-assign]

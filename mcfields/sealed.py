@@ -68,8 +68,14 @@ class Sealed:
         """The raw envelope; ``DecryptionError`` if the column holds no envelope."""
         envelope = self._envelope
         if envelope is None:
-            value = self.db_value
-            envelope = from_text(value) if isinstance(value, str) else bytes(value)
+            value, field = self.db_value, self.field
+            if field is not None:
+                # Only the column's own stored form: on SQLite a text column
+                # can hold a BLOB (and a binary one text); the same envelope
+                # in the other form is not a value this column wrote.
+                envelope = field._to_envelope(value)
+            else:
+                envelope = from_text(value) if isinstance(value, str) else bytes(value)
             self._envelope = envelope
         return envelope
 

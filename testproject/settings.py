@@ -28,6 +28,7 @@ INSTALLED_APPS = [
     # columns); they carry their own migrations.
     "tests.rotation.rotapp",
     "tests.adoption.adoptapp",
+    "tests.writes.writeapp",
 ]
 
 MIDDLEWARE = [
@@ -70,12 +71,24 @@ if os.environ.get("MCFIELDS_TEST_DB") == "postgres":
             "NAME": os.environ.get("PGDATABASE", "mcfields"),
         }
     }
+    # A second database for the tests of read-replica routers (writes must
+    # go where the router sends writes); only tests that ask for it use it.
+    DATABASES["replica"] = dict(
+        DATABASES["default"],
+        TEST={"NAME": "test_" + DATABASES["default"]["NAME"] + "_replica"},
+    )
 else:
     DATABASES = {
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
             "NAME": os.environ.get("MCFIELDS_SQLITE_PATH", str(BASE_DIR / "db.sqlite3")),
-        }
+        },
+        # A second database for the tests of read-replica routers; only
+        # tests that ask for it use it (in memory while testing).
+        "replica": {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": str(BASE_DIR / "replica.sqlite3"),
+        },
     }
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
