@@ -44,7 +44,7 @@ test-sqlite: setup
 	$(PY) -m pytest
 
 test-postgres: setup
-	MCFIELDS_TEST_DB=postgres $(PY) -m pytest tests/django tests/rotation tests/adoption
+	MCFIELDS_TEST_DB=postgres $(PY) -m pytest tests/django tests/rotation tests/adoption tests/writes
 
 test-slow: setup
 	$(PY) -m pytest -m slow

@@ -14,7 +14,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 # Test folders whose tests talk to the database; they run on both backends.
-DB_SUITES = ["tests/django", "tests/rotation", "tests/adoption", "tests/browser"]
+DB_SUITES = [
+    "tests/django", "tests/rotation", "tests/adoption", "tests/writes", "tests/browser",
+]
 
 
 def postgres_reachable() -> str | None:

@@ -242,7 +242,7 @@ def test_update_filtered_on_an_aggregate_annotation() -> None:
 @pytest.mark.skipif(ON_POSTGRES, reason="SQLite's database-level write lock")
 def test_concurrent_updates_on_sqlite_wait_for_the_write_lock(tmp_path: Path) -> None:
     env = dict(os.environ, MCFIELDS_SQLITE_PATH=str(tmp_path / "concurrent.sqlite3"),
-               DJANGO_SETTINGS_MODULE="testproject.settings")
+               DJANGO_SETTINGS_MODULE="testproject.settings", PYTHONPATH=str(ROOT))
     env.pop("MCFIELDS_TEST_DB", None)
     result = subprocess.run(
         [sys.executable, str(Path(__file__).with_name("concurrent_update.py"))],

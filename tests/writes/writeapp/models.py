@@ -1,6 +1,5 @@
 """Models for the write-path tests: every kind of primary key and table
-layout a write can go wrong on.  No migrations: the test databases create
-these tables directly (``migrate --run-syncdb``)."""
+layout a write can go wrong on."""
 
 from __future__ import annotations
 
