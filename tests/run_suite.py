@@ -2,7 +2,9 @@
 PostgreSQL when a server is reachable, and say which ran.
 
 ``MCFIELDS_REQUIRE_POSTGRES=1`` (set by .ci/run) turns an unreachable
-server into a failure instead of a skip.
+server into a failure instead of a skip.  ``MCFIELDS_RUN_SLOW=0`` leaves
+out the slow sets (tox.ini runs them in one cell of the matrix only).
+Django's own deprecation warnings are errors (pyproject's pytest options).
 """
 
 from __future__ import annotations
@@ -49,11 +51,26 @@ def main() -> int:
     env = dict(os.environ)
     env.pop("MCFIELDS_TEST_DB", None)
     ran = []
-    # "Every test": the slow sets too (R1's 10k differential cases, R3's 100k
-    # fuzzed envelopes, R5's 16 x 10k round trips), which plain pytest skips.
-    print("== SQLite: full suite, slow tests included ==", flush=True)
-    status = pytest(["-m", "slow or not slow", *sys.argv[1:]], env)
-    ran.append(f"SQLite: {'passed' if status == 0 else 'FAILED'}")
+    from importlib.metadata import version
+
+    import django
+    import wasmtime  # noqa: F401 - its version is part of the cell
+
+    cell = (f"{env.get('MCFIELDS_CELL', 'local')}: Python {sys.version.split()[0]}, "
+            f"Django {django.get_version()}, wasmtime {version('wasmtime')}")
+    print(f"== cell {cell} ==", flush=True)
+    slow = env.get("MCFIELDS_RUN_SLOW", "1") != "0"
+    if slow:
+        # "Every test": the slow sets too (R1's 10k differential cases, R3's
+        # 100k fuzzed envelopes, R5's 16 x 10k round trips), which plain
+        # pytest skips.
+        print("== SQLite: full suite, slow tests included ==", flush=True)
+        status = pytest(["-m", "slow or not slow", *sys.argv[1:]], env)
+    else:
+        print("== SQLite: full suite (slow sets run in another cell) ==", flush=True)
+        status = pytest(sys.argv[1:], env)
+    ran.append(f"SQLite{' (with slow sets)' if slow else ''}: "
+               f"{'passed' if status == 0 else 'FAILED'}")
 
     suites = [s for s in DB_SUITES if (ROOT / s).is_dir()]
     reason = postgres_reachable()
@@ -68,7 +85,7 @@ def main() -> int:
             status = status or 1
         else:
             ran.append(f"PostgreSQL: skipped, server not reachable ({reason})")
-    print("== summary ==")
+    print(f"== summary of cell {cell} ==")
     for line in ran:
         print("  " + line)
     return status
