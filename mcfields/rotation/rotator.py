@@ -98,7 +98,8 @@ class Rotator:
 
     def run(self, targets: Iterable[Target]) -> Report:
         targets = list(targets)
-        report = Report(self.mode, self.primary_id.hex(), self.shard)
+        report = Report(self.mode, self.primary_id.hex(), self.shard,
+                        open_only_key_ids=[k.id_hex for k in self.keyring.keys[1:]])
         start = time.perf_counter()
         try:
             for index, target in enumerate(targets):
