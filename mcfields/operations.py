@@ -14,6 +14,10 @@ is reversed, so ``migrate app <previous>`` restores the plaintext column.
 :class:`DecryptColumn` is the same operation the other way round, for
 leaving mcfields (put it *before* the ``AlterField`` back to a plain field).
 
+A value that is a well-formed envelope but does not open for its row (for
+instance one sealed under a key that is not in ``MCFIELDS_KEYS``) stops the
+operation before it writes anything; see :mod:`mcfields.adoption`.
+
 For tables too large for one transaction, set ``atomic = False`` on the
 migration: each batch then commits on its own and a rerun of ``migrate``
 (the migration is not recorded until every row is done) finishes the job
@@ -36,15 +40,22 @@ class _ColumnOperation(Operation):
     reversible = True
     reduces_to_sql = False
 
-    def __init__(self, model_name: str, name: str, batch_size: int = DEFAULT_BATCH_SIZE) -> None:
+    def __init__(self, model_name: str, name: str, batch_size: int = DEFAULT_BATCH_SIZE, *,
+                 unknown_key_ids_are_plaintext: bool = False) -> None:
         self.model_name = model_name
         self.name = name
         self.batch_size = batch_size
+        #: Escape hatch for binary plaintext that may start with byte 0x01:
+        #: treat envelope-shaped values under a key id that is not configured
+        #: as plaintext instead of stopping (see mcfields.adoption).
+        self.unknown_key_ids_are_plaintext = unknown_key_ids_are_plaintext
 
     def deconstruct(self) -> tuple[str, list[Any], dict[str, Any]]:
         kwargs: dict[str, Any] = {}
         if self.batch_size != DEFAULT_BATCH_SIZE:
             kwargs["batch_size"] = self.batch_size
+        if self.unknown_key_ids_are_plaintext:
+            kwargs["unknown_key_ids_are_plaintext"] = True
         return self.__class__.__qualname__, [self.model_name, self.name], kwargs
 
     def state_forwards(self, app_label: str, state: Any) -> None:
@@ -66,7 +77,8 @@ class _ColumnOperation(Operation):
                 "of the migration; it must be an EncryptedTextField or EncryptedBinaryField "
                 "(put EncryptColumn after the AlterField, DecryptColumn before it)"
             )
-        convert_column(model, fld, direction=direction, using=alias, batch_size=self.batch_size)
+        convert_column(model, fld, direction=direction, using=alias, batch_size=self.batch_size,
+                       unknown_key_ids_are_plaintext=self.unknown_key_ids_are_plaintext)
 
     def database_forwards(self, app_label: str, schema_editor: Any, from_state: Any,
                           to_state: Any) -> None:

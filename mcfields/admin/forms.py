@@ -16,10 +16,13 @@ from ..exceptions import DecryptionError
 from ..saving import is_encrypted
 from .display import (
     MARKER_CLASS,
+    StoredSize,
     _log_failure,
     failing_fields,
+    is_encrypted_binary,
     marker_text,
     size_display,
+    stored_size,
 )
 
 # --------------------------------------------------------------------------
@@ -36,7 +39,7 @@ class EncryptedFileInput(forms.ClearableFileInput):
     download_url: str | None = None
 
     def is_initial(self, value: Any) -> bool:
-        return isinstance(value, (bytes, bytearray, memoryview))
+        return isinstance(value, (bytes, bytearray, memoryview, StoredSize))
 
     def format_value(self, value: Any) -> Any:
         # Never hand the bytes to the template.
@@ -118,7 +121,10 @@ class EncryptedModelForm(forms.ModelForm):
     mcfields_upload_fields: tuple[str, ...] = ()
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        broken = _undecryptable(kwargs.get("instance"), type(self)._meta.model)
+        instance = kwargs.get("instance")
+        model = type(self)._meta.model
+        broken = _undecryptable(instance, model)
+        sizes = _binary_sizes(instance, model, broken)
         if broken:
             # Build this form without reading those values (model_to_dict
             # would raise) and never write them back (construct_instance
@@ -128,15 +134,31 @@ class EncryptedModelForm(forms.ModelForm):
             meta = copy.copy(type(self)._meta)
             meta.exclude = (*(meta.exclude or ()), *broken)
             self._meta = meta
-        super().__init__(*args, **kwargs)
+        if sizes:
+            # model_to_dict would open every binary value only for the widget
+            # to print its size: leave them out while the initial data is
+            # built (and only then: saving must still see the fields), and
+            # give the widget their sizes, read from the envelopes.
+            kept = self.__dict__.get("_meta")
+            meta = copy.copy(kept or type(self)._meta)
+            meta.exclude = (*(meta.exclude or ()), *sizes)
+            self._meta = meta
+            try:
+                super().__init__(*args, **kwargs)
+            finally:
+                if kept is None:
+                    del self._meta
+                else:
+                    self._meta = kept
+            for name, size in sizes.items():
+                self.initial.setdefault(name, size)
+        else:
+            super().__init__(*args, **kwargs)
         for name, exc in broken.items():
             if name in self.fields:
                 self.fields[name] = _undecryptable_field(exc, self.fields[name].label)
         if self.instance.pk is None or self.instance._state.adding:
             return
-        for name in self.mcfields_upload_fields:
-            if name in self.fields:
-                self.initial.setdefault(name, getattr(self.instance, name))
         builder = type(self).mcfields_download_url
         if builder is None:
             return
@@ -158,12 +180,40 @@ class EncryptedModelForm(forms.ModelForm):
                 del cleaned[name]
         return cleaned
 
+    def _get_validation_exclusions(self) -> set[str]:
+        # Model.clean_fields() would read (and so open) every encrypted value
+        # left out of cleaned_data above: they are unchanged, nothing to
+        # validate, and a binary value may be large or fail to open.
+        exclude = set(super()._get_validation_exclusions())
+        if self.instance.pk is not None and not self.instance._state.adding:
+            for name in self.fields:
+                try:
+                    model_field = self._meta.model._meta.get_field(name)
+                except FieldDoesNotExist:
+                    continue
+                if is_encrypted(model_field) and name not in self.cleaned_data:
+                    exclude.add(name)
+        return exclude
+
 
 def _undecryptable(instance: Model | None, model: Any) -> dict[str, DecryptionError]:
     broken = failing_fields(instance, model)
     for name, exc in broken.items():
         _log_failure(instance, name, exc)
     return broken
+
+
+def _binary_sizes(instance: Model | None, model: Any,
+                  broken: dict[str, DecryptionError]) -> dict[str, StoredSize | None]:
+    """Initial values for the binary fields of a change form: their sizes."""
+    if instance is None or instance.pk is None or instance._state.adding:
+        return {}
+    sizes: dict[str, StoredSize | None] = {}
+    for field in model._meta.concrete_fields:
+        if is_encrypted(field) and is_encrypted_binary(field) and field.name not in broken:
+            size = stored_size(instance, field)
+            sizes[field.name] = None if size is None else StoredSize(size)
+    return sizes
 
 
 def _undecryptable_field(exc: DecryptionError, label: Any) -> forms.Field:

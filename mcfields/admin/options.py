@@ -35,6 +35,7 @@ from .display import (
     failing_fields,
     is_encrypted_binary,
     size_display,
+    stored_size,
     undecryptable_marker,
 )
 from .forms import EncryptedFileField, EncryptedModelForm, _max_size
@@ -95,21 +96,27 @@ class EncryptedAdminMixin(BaseModelAdmin):
         """A display value for ``field`` on ``obj``; never raises DecryptionError.
 
         ``link``: offer the download link (only for this admin's own model).
+        A binary value is shown by its size, read from the envelope without
+        opening it; the download link opens it when (and if) it is clicked.
         """
         try:
+            if is_encrypted_binary(field):
+                size = stored_size(obj, field)
+                if size is None:
+                    return None
+                url = self._download_url(obj, field.name) if link else None
+                if url:
+                    return format_html(
+                        '{} <a href="{}" class="mcfields-download">download</a>',
+                        size_display(size), url,
+                    )
+                return size_display(size)
             value = getattr(obj, field.attname)
         except DecryptionError as exc:
             _log_failure(obj, field.name, exc)
             return undecryptable_marker(exc, explain=not cell)
         if value is None:
             return None
-        if is_encrypted_binary(field):
-            size = size_display(value)
-            url = self._download_url(obj, field.name) if link else None
-            if url:
-                return format_html('{} <a href="{}" class="mcfields-download">download</a>',
-                                   size, url)
-            return size
         if cell and self.encrypted_list_truncate:
             return Truncator(value).chars(self.encrypted_list_truncate)
         return value

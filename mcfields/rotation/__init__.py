@@ -21,7 +21,8 @@ recorded with model, field, pk and key id and left exactly as it is.
 
 Sharding (``shard=Shard(k, n)``) splits the rows of every table between *n*
 independent processes, which may run on different machines: integer primary
-keys go to shard ``abs(pk) % n`` (filtered in SQL, so each process reads
+keys go to shard ``pk mod n`` (``((pk % n) + n) % n`` in SQL, which cannot
+overflow; filtered in SQL, so each process reads
 only its own rows); any other primary key (UUID, text) goes to shard
 ``crc32(canonical pk text) % n`` (each process scans the pk column of the
 whole table and reads the values of its own rows).  The assignment depends

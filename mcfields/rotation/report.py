@@ -113,6 +113,8 @@ class Report:
     elapsed: float = 0.0
     #: The run stopped early on KeyboardInterrupt; committed batches are kept.
     interrupted: bool = False
+    #: Ids (hex) of the configured keys after the first: they open, never seal.
+    open_only_key_ids: list[str] = field(default_factory=list)
 
     def _sum(self, name: str) -> int:
         return sum(getattr(s, name) for s in self.fields)
@@ -148,6 +150,20 @@ class Report:
     @property
     def gave_up(self) -> int:
         return sum(len(s.gave_up) for s in self.fields)
+
+    def values_by_other_key(self) -> Counter[str]:
+        """Values read under a key id other than the first, summed over fields
+        ("malformed" for values that are not envelopes).
+
+        These are the key ids that still hold values: removing one of them
+        from MCFIELDS_KEYS would make those values unreadable.
+        """
+        total: Counter[str] = Counter()
+        for stats in self.fields:
+            for key_id, count in stats.by_key.items():
+                if key_id != self.primary_key_id:
+                    total[key_id] += count
+        return total
 
     @property
     def rows_per_second(self) -> float:

@@ -9,7 +9,6 @@ from typing import Any
 
 from django.db import connections, models, transaction
 from django.db.models import ExpressionWrapper, F
-from django.db.models.functions import Abs
 
 from ..binding import pk_text
 from ..crypto import (
@@ -99,7 +98,8 @@ class Rotator:
 
     def run(self, targets: Iterable[Target]) -> Report:
         targets = list(targets)
-        report = Report(self.mode, self.primary_id.hex(), self.shard)
+        report = Report(self.mode, self.primary_id.hex(), self.shard,
+                        open_only_key_ids=[k.id_hex for k in self.keyring.keys[1:]])
         start = time.perf_counter()
         try:
             for index, target in enumerate(targets):
@@ -148,8 +148,16 @@ class Rotator:
     def _shard_filter(self, qs: models.QuerySet, integer_pk: bool) -> models.QuerySet:
         if self.shard is None or not integer_pk:
             return qs
+        # ((pk % n) + n) % n: SQL's % truncates toward zero, so pk % n lies in
+        # (-n, n) and adding n cannot overflow even for pk = -2**63, where the
+        # former abs(pk) % n overflowed a 64-bit integer (PostgreSQL "bigint out
+        # of range", SQLite "integer overflow") and so broke every shard.  The
+        # result equals Python's pk % n: every row lands in exactly one shard.
+        # For negative pks this differs from abs(pk) % n (mcfields <= 0.1.0), so
+        # all shards of one run must run the same mcfields version.
+        n = self.shard.count
         bucket = ExpressionWrapper(
-            Abs(F("pk")) % self.shard.count, output_field=models.BigIntegerField()
+            ((F("pk") % n) + n) % n, output_field=models.BigIntegerField()
         )
         return qs.annotate(_mcf_rot_shard=bucket).filter(_mcf_rot_shard=self.shard.remainder)
 

@@ -187,8 +187,10 @@ def test_row_that_fails_to_open_shows_marker(
     assert response.status == 200
     bad_row = page.locator("#result_list tbody tr", has_text="Tampered")
     good_row = page.locator("#result_list tbody tr", has_text="Healthy")
-    for cell in ("td.field-body", "td.field-attachment"):
-        assert bad_row.locator(cell).inner_text().startswith("⚠ cannot decrypt (key id ")
+    assert bad_row.locator("td.field-body").inner_text().startswith("⚠ cannot decrypt (key id ")
+    # Binary values are shown by their size without being opened (a moved one
+    # is found out by its download); only the header's key id is checked.
+    assert bad_row.locator("td.field-attachment").inner_text().startswith("2\xa0bytes")
     assert good_row.locator("td.field-body").inner_text() == "healthy notes"
     save_screenshot(page, shots / "changelist-undecryptable.png", request, capsys,
                     "change list with a row that fails to open")

@@ -301,7 +301,13 @@ def test_tampered_row_changelist_shows_marker(client, note, other):
     assert "other notes" in bodies  # the healthy row still renders
     bad = [c for c in bodies if MARKER_CLASS in c]
     assert len(bad) == 1 and "⚠ cannot decrypt (key id " in bad[0]
-    assert sum(MARKER_CLASS in c for c in cells(html, "attachment")) == 1
+    # A binary value is shown by its size, read from the envelope without
+    # opening it (item 15): a value moved from another row is only found out
+    # when opened, by its download (test_tampered_download_redirects_with_message).
+    # Values under an unknown key still get the marker (test_unknown_key_marker...).
+    attachments = cells(html, "attachment")
+    assert not any(MARKER_CLASS in c for c in attachments)
+    assert sorted(c.split(" <a ")[0] for c in attachments) == ["3\xa0bytes", "3\xa0bytes"]
     assert "Field report" in html  # plain columns of the bad row still show
     assert NOTES not in html
 
@@ -312,10 +318,11 @@ def test_tampered_row_change_form_and_save(client, note, other):
     response = client.get(change_url(note))
     assert response.status_code == 200
     html = response.content.decode()
-    for name in ("body", "attachment"):
-        row = form_row(html, name)
-        assert MARKER_CLASS in row and "cannot decrypt" in row
-    assert 'name="body"' not in html and 'type="file"' not in html
+    row = form_row(html, "body")
+    assert MARKER_CLASS in row and "cannot decrypt" in row
+    assert 'name="body"' not in html
+    # The moved binary is not opened to render the form: its size shows (item 15).
+    assert '<span class="mcfields-size">3\xa0bytes</span>' in form_row(html, "attachment")
     assert 'name="title"' in html
     assert "other notes" not in html  # the moved value is not opened anywhere
 
@@ -353,9 +360,14 @@ def test_unknown_key_marker_names_key_id(client, note, settings):
     html = client.get(changelist_url(Note)).content.decode()
     (marker,) = [c for c in cells(html, "body") if MARKER_CLASS in c]
     assert re.search(r"cannot decrypt \(key id [0-9a-f]{4,}\)", marker)
+    # The binary value's header names the missing key: a marker, no opening needed.
+    (marker,) = [c for c in cells(html, "attachment") if MARKER_CLASS in c]
+    assert re.search(r"cannot decrypt \(key id [0-9a-f]{4,}\)", marker)
     response = client.get(change_url(note))
     assert response.status_code == 200
-    assert MARKER_CLASS in form_row(response.content.decode(), "body")
+    html = response.content.decode()
+    assert MARKER_CLASS in form_row(html, "body")
+    assert MARKER_CLASS in form_row(html, "attachment") and 'type="file"' not in html
 
 
 # -- misuse: search, ordering, filters, sort links -----------------------------
@@ -539,3 +551,109 @@ def test_demo_admin_is_clean_and_plain_admin_is_flagged():
         assert len(found) == 1 and "demo.Note" in found[0].msg
     finally:
         plain.unregister(Note)
+
+
+# -- sizes without opening (item 15) -------------------------------------------
+
+
+@pytest.fixture
+def binary_opens(monkeypatch):
+    """Labels of every value opened through the crypto API (Keyring.open)."""
+    from mcfields.crypto import Keyring
+
+    opened: list[bytes] = []
+    real_open = Keyring.open
+
+    def counting_open(self, envelope, context=b""):
+        opened.append(bytes(context))
+        return real_open(self, envelope, context)
+
+    monkeypatch.setattr(Keyring, "open", counting_open)
+
+    def count(label: bytes = b"demo.Note.attachment") -> int:
+        return sum(label in context for context in opened)
+
+    return count
+
+
+SIZES = (0, 1, 999, 1000, 1023)
+
+
+def test_changelist_shows_exact_sizes_without_opening(client, binary_opens):
+    notes = {
+        size: Note.objects.create(title=f"n{size}", body="b", attachment=b"\xff" * size)
+        for size in SIZES
+    }
+    html = client.get(changelist_url(Note)).content.decode()
+    assert binary_opens() == 0  # was one full decryption per row
+    shown = {c.split(" <a ")[0] for c in cells(html, "attachment")}
+    assert shown == {"0\xa0bytes", "1\xa0byte", "999\xa0bytes", "1000\xa0bytes",
+                     "1023\xa0bytes"}
+    for note in notes.values():
+        assert download_url(note, "attachment") in html
+
+
+def test_change_form_shows_exact_size_without_opening(client, binary_opens):
+    note = Note.objects.create(title="t", body="b", attachment=b"\x00" * 1000)
+    html = client.get(change_url(note)).content.decode()
+    assert binary_opens() == 0
+    attachment = form_row(html, "attachment")
+    assert '<span class="mcfields-size">1000\xa0bytes</span>' in attachment
+    assert download_url(note, "attachment") in attachment
+    # Saving the rest of the form does not open (or rewrite) the file either.
+    stored = raw_values(Note, note.pk, "attachment")
+    response = client.post(change_url(note), {"title": "Renamed", "body": "b"})
+    assert response.status_code == 302
+    assert binary_opens() == 0
+    assert raw_values(Note, note.pk, "attachment") == stored
+    # The download still opens on request.
+    assert client.get(download_url(note, "attachment")).content == b"\x00" * 1000
+    assert binary_opens() == 1
+
+
+def test_read_only_and_view_only_displays_do_not_open(client, binary_opens, django_user_model):
+    signed = SignedNote.objects.create(title="s", body="b", attachment=b"a" * 10,
+                                       signature=b"s" * 64)
+    html = client.get(change_url(signed)).content.decode()
+    assert "64\xa0bytes" in form_row(html, "signature")  # not uploadable: a display
+    assert binary_opens(b"demo.SignedNote.signature") == 0
+    assert binary_opens(b"attachment") == 0
+
+
+def test_editable_binary_field_form_does_not_open_unchanged_value(binary_opens, monkeypatch):
+    from mcfields.admin import EncryptedModelForm
+
+    # An editable binary field goes through ModelForm's model_to_dict and
+    # Model.clean_fields, which both read (and so opened) the value.
+    monkeypatch.setattr(Contact._meta.get_field("photo"), "editable", True)
+
+    class EditableForm(EncryptedModelForm):
+        photo = EncryptedFileField(required=False, null=True)
+
+        class Meta:
+            model = Contact
+            fields = ["name", "photo"]
+
+    contact = Contact.objects.create(name="c", photo=b"p" * 77)
+    contact = Contact.objects.get(pk=contact.pk)
+    form = EditableForm(instance=contact)
+    assert "77\xa0bytes" in str(form["photo"])
+    form = EditableForm({"name": "d"}, instance=contact)
+    assert form.is_valid(), form.errors
+    form.save()
+    assert binary_opens(b"photo") == 0
+
+
+@pytest.mark.parametrize("size", [0, 1, 2, 3, 4, 5, 44, 45, 46, 100, 1000, 4097])
+def test_envelope_plaintext_size_is_exact(size):
+    from mcfields.admin.display import envelope_plaintext_size
+    from mcfields.fields import EncryptedTextField
+
+    blob_field = Note._meta.get_field("attachment")
+    text_field = Note._meta.get_field("body")
+    assert isinstance(text_field, EncryptedTextField)
+    blob = bytes(range(256)) * (size // 256 + 1)
+    assert envelope_plaintext_size(blob_field, blob_field.seal_for_pk(blob[:size], 1)) == size
+    text = ("é✓a" * size)[:size]  # 1 to 3 bytes per character
+    stored = text_field.seal_for_pk(text, 1)
+    assert envelope_plaintext_size(text_field, stored) == len(text.encode("utf-8"))

@@ -150,3 +150,12 @@ def base_env() -> dict[str, str]:
     env.update(DJANGO_SETTINGS_MODULE="testproject.settings", PYTHONUNBUFFERED="1")
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
     return env
+
+
+def raw_values_of(column: str, table: str = "rotapp_secret") -> list[Any]:
+    """Every non-NULL stored value of one column, read with plain SQL."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT {column} FROM {table} WHERE {column} IS NOT NULL")
+        return [bytes(v) if isinstance(v, memoryview) else v for (v,) in cursor.fetchall()]

@@ -505,3 +505,40 @@ def test_report_invariants(settings: Any, keys: Keys, old_rows: dict[str, Any]) 
         assert s.scanned == s.resealed + s.skipped + s.failed + s.vanished, s.label
         assert sum(s.by_key.values()) == s.scanned
     assert report.ok and report.rows_per_second > 0
+
+
+EXTREME_PKS = (-(2**63), -(2**63) + 1, -7, -1, 0, 1, 2, 3, 2**63 - 2, 2**63 - 1)
+
+
+@pytest.mark.parametrize("count", [2, 3, 5, 7])
+def test_shards_of_extreme_integer_pks(settings: Any, keys: Keys, count: int) -> None:
+    """Item 18: a pk of -2**63 overflowed ``abs(pk)`` in SQL and broke every
+    shard; each row must still land in exactly one shard, and be rotated."""
+    settings.MCFIELDS_KEYS = [keys.old]
+    with connection.cursor() as cur:
+        # ``ref`` is a 32-bit column: keep it small, only the pk is extreme.
+        rows = [(pk, 0, *rest) for pk, _ref, *rest in secret_rows(keys.ring("old"), EXTREME_PKS)]
+        cur.executemany(INSERT_SECRET, rows)
+    settings.MCFIELDS_KEYS = [keys.new, keys.old]
+    targets = find_targets(["rotapp.Secret"])
+    owners: dict[int, list[int]] = {pk: [] for pk in EXTREME_PKS}
+    for index in range(1, count + 1):
+        seen: list[Any] = []
+        Rotator(mode=Mode.CHECK, shard=Shard(index, count), batch_size=3,
+                after_read=lambda model, pks, seen=seen: seen.extend(pks)).run(targets)
+        for pk in seen:
+            owners[pk].append(index)
+        # The documented function: shard ((pk % N) + N) % N + 1, i.e. Python's pk % N + 1.
+        assert all(pk % count + 1 == index for pk in seen), (index, seen)
+    assert {pk: len(found) for pk, found in owners.items()} == dict.fromkeys(EXTREME_PKS, 1)
+
+    reports = [
+        Rotator(shard=Shard(index, count), batch_size=3).run(targets)
+        for index in range(1, count + 1)
+    ]
+    assert sum(r.resealed for r in reports) == sum(
+        1 + (pk % 3 == 0) + (pk % 5 == 0) for pk in EXTREME_PKS
+    )
+    assert all(r.ok and not r.failures for r in reports)
+    settings.MCFIELDS_KEYS = [keys.new]
+    assert check_secret_rows(keys.ring("new"), raw_secret()) == []

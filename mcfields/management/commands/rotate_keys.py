@@ -102,6 +102,15 @@ class _ProgressPrinter:
             self.out.write(f"{event.model}: {counts}")
 
 
+def _key_counts(report: Report) -> str:
+    """``"4f1c9a2e (1,024 values), malformed (2 values)"`` for the key ids
+    other than the first that values were read under."""
+    held = report.values_by_other_key()
+    if not held:
+        return "none"
+    return ", ".join(f"{key} ({count:,} values)" for key, count in sorted(held.items()))
+
+
 class Command(BaseCommand):
     help = (
         "Re-seal every encrypted value under the first key of MCFIELDS_KEYS, "
@@ -204,6 +213,13 @@ class Command(BaseCommand):
         self.stdout.write(style.MIGRATE_HEADING(
             f"{title}: first key {report.primary_key_id}{where}"
         ))
+        # Which phase of the rollout this process is in (docs/OPERATIONS.md):
+        # the first key seals, the others only open.
+        others = ", ".join(report.open_only_key_ids) or "none"
+        self.stdout.write(
+            f"MCFIELDS_KEYS here: {report.primary_key_id} seals (first); "
+            f"open only: {others}"
+        )
         done_word = {Mode.ROTATE: "re-sealed", Mode.DRY_RUN: "would re-seal"}.get(report.mode)
         for s in report.fields:
             parts = [f"scanned {s.scanned:,}", f"under first key {s.skipped:,}"]
@@ -241,6 +257,13 @@ class Command(BaseCommand):
                 f"{report.gave_up:,} values kept changing under concurrent writes and were "
                 "left for a rerun (rotate_keys --check will list them as pending)."
             ))
+        if report.mode == Mode.DRY_RUN and report.resealed:
+            held = _key_counts(report)
+            self.stdout.write(
+                f"A run would re-seal {report.resealed:,} values under the first key "
+                f"{report.primary_key_id} (now under key id {held}). Before rotating, "
+                f"{report.primary_key_id} must be first in MCFIELDS_KEYS on every server."
+            )
         failures = report.failures
         if failures:
             self.stderr.write(style.ERROR(
@@ -255,15 +278,26 @@ class Command(BaseCommand):
 
     def _exit(self, report: Report, verbosity: int) -> None:
         if report.mode == Mode.CHECK:
+            scope = (f" (shard {report.shard} only: check every shard, or run without "
+                     "--shard)") if report.shard else ""
             if report.not_under_primary:
                 raise CommandError(
                     f"{report.not_under_primary:,} values are not under the first key "
-                    f"{report.primary_key_id}; do not remove older keys yet",
+                    f"{report.primary_key_id}{scope}; key ids still holding values: "
+                    f"{_key_counts(report)}. Keep those keys in MCFIELDS_KEYS. With "
+                    f"{report.primary_key_id} first in MCFIELDS_KEYS on every server, run "
+                    "rotate_keys, then --check again.",
                     returncode=1,
                 )
             if verbosity >= 1:
+                removable = ", ".join(report.open_only_key_ids)
+                tail = (
+                    f" No value in scope{scope} is under {removable}: those keys can be "
+                    "removed from MCFIELDS_KEYS (keep them offline while backups need them)."
+                    if removable else ""
+                )
                 self.stdout.write(self.style.SUCCESS(
-                    f"Every value is under the first key {report.primary_key_id}."
+                    f"Every value is under the first key {report.primary_key_id}.{tail}"
                 ))
             return
         if report.failures:
