@@ -112,14 +112,20 @@ class EncryptedFieldMixin:
         """The column value for ``value`` in the row whose pk is ``pk``."""
         if value is None:
             return None
-        plaintext = self._to_bytes(value)
-        limit = conf.max_value_size()
-        if len(plaintext) > limit:
-            raise ValueTooLargeError(
-                f"{self.model._meta.label}.{self.name}: value of {len(plaintext)} bytes "
-                f"exceeds the maximum of {limit} bytes (MCFIELDS_MAX_VALUE_SIZE)"
-            )
-        envelope = conf.get_keyring().seal(plaintext, self._context(pk))
+        try:
+            plaintext = self._to_bytes(value)
+            limit = conf.max_value_size()
+            if len(plaintext) > limit:
+                raise ValueTooLargeError(
+                    f"{self.model._meta.label}.{self.name}: value of {len(plaintext)} bytes "
+                    f"exceeds the maximum of {limit} bytes (MCFIELDS_MAX_VALUE_SIZE)"
+                )
+            envelope = conf.get_keyring().seal(plaintext, self._context(pk))
+        except BaseException:
+            # Django's error reports print every frame's locals (with DEBUG
+            # on, sensitive_variables is ignored): not the plaintext.
+            value = plaintext = None
+            raise
         return self._from_envelope(envelope)
 
     def open_for_pk(self, value: Any, pk: Any) -> Any:
@@ -134,9 +140,15 @@ class EncryptedFieldMixin:
             plaintext = conf.get_keyring().open(envelope, self._context(pk))
             return self._from_bytes(plaintext)
         except DecryptionError as exc:
+            # A value that opened but does not convert (_from_bytes) must
+            # not stay in this frame for an error report to print.
+            plaintext = None
             raise exc.with_context(
                 model=self.model._meta.label, field=self.name, pk=pk
             ) from None
+        except BaseException:
+            plaintext = None
+            raise
 
     def to_save(self, value: Any, pk: Any) -> ForSave:
         """The sealed column value of the current value ``value`` for row ``pk``.

@@ -6,7 +6,12 @@ Ownership (see docs/ARCHITECTURE.md):
   parallel compilation off, and rebuilt in a forked child (a compile thread
   pool inherited across ``fork()`` can hang the child);
 * one ``Store`` + ``Instance`` (a :class:`Guest`) per thread: stores are not
-  thread-safe, and ctypes drops the GIL during a call.
+  thread-safe, and ctypes drops the GIL during a call;
+* a spare guest for a seal/open that starts while this thread's guest is in
+  use (a signal handler or a finalizer running in the middle of one), since
+  the nested call would overwrite the frame of the interrupted one;
+* a thread's guest whose memory grew past ``RETIRE_MEMORY_SIZE`` is dropped
+  after that operation: linear memory never shrinks.
 
 Calls go through ``wasmtime_func_call_unchecked`` (about 2 µs) instead of
 ``Func.__call__``, which re-reads the function's type on every call (tens of
@@ -51,6 +56,10 @@ MAX_AD_SIZE = 1 << 16
 #: Largest plaintext a guest accepts unless configured otherwise.
 DEFAULT_MAX_TEXT_SIZE = 64 << 20
 BLAKE2B_MAX_SIZE = 64
+#: A thread's guest whose linear memory grew beyond this is dropped (and its
+#: Store freed) once the operation that grew it is over; the thread gets a
+#: fresh guest next time.  Below it, memory is kept for reuse.
+RETIRE_MEMORY_SIZE = 4 << 20
 PAGE_SIZE = 1 << 16
 WASM32_LIMIT = 1 << 32
 _U32 = 0xFFFFFFFF
@@ -226,12 +235,50 @@ def preload() -> None:
 
 
 def get_guest() -> Guest:
-    """This thread's guest, created on first use."""
+    """This thread's guest, created on first use, or a spare guest of this
+    thread when that one is in the middle of an operation.
+
+    Only a signal handler or a finalizer can find the guest busy (each thread
+    has its own): it runs between two bytecodes of the interrupted seal or
+    open, and runs to completion before that one resumes, so a spare that is
+    not busy is free until the nested call returns.
+    """
     try:
-        return _local.guest
+        guest = _local.guest
     except AttributeError:
-        guest = _local.guest = Guest()
-        return guest
+        guest = _local.guest = _pooled_guest()
+    if guest._busy:
+        return _spare_guest()
+    return guest
+
+
+def _pooled_guest() -> Guest:
+    guest = Guest()
+    guest._pooled = True
+    return guest
+
+
+def _spare_guest() -> Guest:
+    spares: list[Guest] = _local.__dict__.setdefault("spares", [])
+    for guest in spares:
+        if not guest._busy:
+            return guest
+    guest = _pooled_guest()
+    spares.append(guest)
+    return guest
+
+
+def _retire(guest: Guest) -> None:
+    """Forget ``guest`` in this thread's pool.  It is freed when the
+    operation using it returns (nothing else refers to it), not here: the
+    interrupted caller of a nested call may still be using it."""
+    guest._pooled = False
+    local = _local
+    if local.__dict__.get("guest") is guest:
+        del local.guest
+    spares = local.__dict__.get("spares")
+    if spares:
+        spares[:] = [g for g in spares if g is not guest]
 
 
 class _UncheckedCaller:
@@ -317,7 +364,21 @@ class Guest:
 
     ``frame_offset`` places the frame at a chosen address (tests use it to put
     the frame above 2 GiB); by default it starts at the guest's heap base.
+
+    One operation at a time: ``seal``/``open``/``blake2b`` raise GuestError
+    when called while another one is in progress on the same guest (from a
+    signal handler or a finalizer); ``get_guest()`` hands such callers a
+    spare guest instead.
+
+    No secret is kept in a local variable when an exception leaves one of
+    these methods (error reports such as Django's print the locals of every
+    frame), and the frame in guest memory is wiped on every exit path.
     """
+
+    #: An operation is between its copy-in and its copy-out.
+    _busy = False
+    #: Managed by get_guest(): dropped after growing past RETIRE_MEMORY_SIZE.
+    _pooled = False
 
     def __init__(
         self,
@@ -367,19 +428,24 @@ class Guest:
     def _bind(self, name: str) -> Callable[..., int]:
         caller = self._caller
         if caller is None:
-            return functools.partial(self._call_public, name)
+            # Not a bound method of self: a Guest -> partial -> Guest cycle
+            # would keep a dropped guest's Store until a cyclic collection.
+            return functools.partial(_call_public, self._funcs[name], self._store)
         address = caller.address_of(self._funcs[name])
         if _EXPORTS[name][0] == 3:
             return caller.bind3(address)  # mc_seal / mc_open: the hot path
         return functools.partial(caller, address)
 
-    def _call_public(self, name: str, *args: int) -> int:
-        try:
-            return int(self._funcs[name](self._store, *(_to_i32(a) for a in args)))
-        except wasmtime.Trap as exc:
-            raise GuestError(f"the guest trapped: {exc.message}") from None
-        except wasmtime.WasmtimeError as exc:
-            raise GuestError(f"wasmtime error in the guest: {exc}") from None
+    def __repr__(self) -> str:
+        # Never the memory: error reports print the guests in their frames.
+        state = " busy" if self._busy else ""
+        return (f"<Guest frame={getattr(self, 'frame', None)} "
+                f"memory={getattr(self, '_size', None)}{state}>")
+
+    @property
+    def memory_size(self) -> int:
+        """Current size of linear memory, in bytes."""
+        return self._size
 
     # -- memory -----------------------------------------------------------
 
@@ -409,6 +475,9 @@ class Guest:
                 f"guest memory cannot grow to {end} bytes (cap {self._memory_limit})"
             ) from None
         self._map_memory()
+        if self._pooled and self._size > RETIRE_MEMORY_SIZE:
+            # Only growth gets here, so the hot path pays nothing for this.
+            _retire(self)
 
     def _aead_layout(self, ad_len: int, text_len: int) -> tuple[int, int, int, int]:
         """Frame start, nonce, text and end addresses (guest/shim.c layout),
@@ -448,67 +517,121 @@ class Guest:
         guest memory: concatenating it afterwards would allocate and fill a
         second buffer of the value's size (about 0.7 ms for 1 MiB).
         """
-        if len(key) != KEY_SIZE or len(nonce) != NONCE_SIZE:
-            raise ValueError("key must be 32 bytes and nonce 24 bytes")
-        ad_len, text_len = len(ad), len(text)
-        frame, nonce_at, text_at, end = self._aead_layout(ad_len, text_len)
-        view = self._view
+        if self._busy:
+            # Not inside the try below: its finally would mark the
+            # operation in progress as done.
+            del key, text
+            raise GuestError("this guest is already in use by an operation of this thread")
         try:
-            view[frame:nonce_at + NONCE_SIZE] = b"".join((key, ad, nonce))
-            view[text_at:end] = text
-            rc = self._seal_call(frame, ad_len, text_len)
+            # Set inside the try, so that an exception arriving here (a
+            # signal) cannot leave the guest marked busy for good.
+            self._busy = True
+            if len(key) != KEY_SIZE or len(nonce) != NONCE_SIZE:
+                raise ValueError("key must be 32 bytes and nonce 24 bytes")
+            ad_len, text_len = len(ad), len(text)
+            frame, nonce_at, text_at, end = self._aead_layout(ad_len, text_len)
+            try:
+                view = self._view
+                view[frame:nonce_at + NONCE_SIZE] = b"".join((key, ad, nonce))
+                view[text_at:end] = text
+                rc = self._seal_call(frame, ad_len, text_len)
+                if rc != MC_OK:
+                    raise GuestError(f"guest seal failed with code {rc}")
+            except BaseException:
+                # The guest may not have run, or not to its wipe.  The range
+                # was bounds-checked by _aead_layout.
+                _memset(self._base + frame, 0, end - frame)
+                raise
+            # The plaintext was overwritten in place; key and ad were wiped by
+            # the guest; what remains is the public ciphertext.
+            return b"".join((prefix, view[nonce_at:end]))
         except BaseException:
-            self.wipe(frame, end)
+            # Error reports print every frame's locals: not these.
+            del key, text
             raise
-        if rc != MC_OK:
-            self.wipe(frame, end)
-            raise GuestError(f"guest seal failed with code {rc}")
-        # The plaintext was overwritten in place; key and ad were wiped by
-        # the guest; what remains is the public ciphertext.
-        return b"".join((prefix, view[nonce_at:end]))
+        finally:
+            self._busy = False
 
     def open(self, key: bytes, ad: bytes, sealed: bytes | memoryview) -> bytes | None:
         """XChaCha20-Poly1305 unlock of ``nonce || mac || ciphertext``.
 
         Returns the plaintext, or ``None`` if the MAC does not verify.
         """
-        if len(key) != KEY_SIZE:
-            raise ValueError("key must be 32 bytes")
-        ad_len = len(ad)
-        text_len = len(sealed) - NONCE_SIZE - MAC_SIZE
-        if text_len < 0:
-            return None
-        frame, nonce_at, text_at, end = self._aead_layout(ad_len, text_len)
-        view = self._view
+        if self._busy:
+            # Not inside the try below: its finally would mark the
+            # operation in progress as done.
+            del key
+            raise GuestError("this guest is already in use by an operation of this thread")
         try:
-            view[frame:nonce_at] = key + ad
-            view[nonce_at:end] = sealed
-            rc = self._open_call(frame, ad_len, text_len)
-            if rc == MC_OK:
-                return view[text_at:end].tobytes()
-        finally:
-            # The guest wiped key and ad; the decrypted text is ours to wipe
-            # once copied out (one memset, cheaper than another call).  The
-            # range was bounds-checked by _aead_layout.
-            _memset(self._base + text_at, 0, end - text_at)
-        if rc == MC_EAUTH:
+            self._busy = True
+            if len(key) != KEY_SIZE:
+                raise ValueError("key must be 32 bytes")
+            ad_len = len(ad)
+            text_len = len(sealed) - NONCE_SIZE - MAC_SIZE
+            if text_len < 0:
+                return None
+            frame, nonce_at, text_at, end = self._aead_layout(ad_len, text_len)
+            try:
+                view = self._view
+                view[frame:nonce_at] = key + ad
+                view[nonce_at:end] = sealed
+                rc = self._open_call(frame, ad_len, text_len)
+                if rc == MC_OK:
+                    return view[text_at:end].tobytes()
+                if rc != MC_EAUTH:
+                    raise GuestError(f"guest open failed with code {rc}")
+            except BaseException:
+                # Key and ad are still there unless the guest ran to its wipe
+                # (a trap, KeyboardInterrupt, or a frame the guest refused).
+                _memset(self._base + frame, 0, end - frame)
+                raise
+            finally:
+                # The decrypted text is ours to wipe once copied out (one
+                # memset, cheaper than another call).  The range was
+                # bounds-checked by _aead_layout.
+                _memset(self._base + text_at, 0, end - text_at)
             return None
-        raise GuestError(f"guest open failed with code {rc}")
+        except BaseException:
+            del key  # not left for error reports to print
+            raise
+        finally:
+            self._busy = False
 
     def blake2b(self, key: bytes, message: bytes, size: int) -> bytes:
         """Keyed BLAKE2b (RFC 7693) with a ``size``-byte digest."""
-        if not 1 <= size <= BLAKE2B_MAX_SIZE or len(key) > BLAKE2B_MAX_SIZE:
-            raise ValueError("BLAKE2b digest must be 1..64 bytes and key at most 64 bytes")
-        frame = self.frame
-        end = frame + size + len(key) + len(message)
-        if end > self._size:
-            self._ensure(end)
-        view = self._view
+        if self._busy:
+            # Not inside the try below: its finally would mark the
+            # operation in progress as done.
+            del key
+            raise GuestError("this guest is already in use by an operation of this thread")
         try:
-            view[frame + size:end] = key + message
-            rc = self._calls["mc_blake2b"](frame, size, len(key), len(message))
-            if rc != MC_OK:
-                raise GuestError(f"guest blake2b failed with code {rc}")
-            return view[frame:frame + size].tobytes()
+            self._busy = True
+            if not 1 <= size <= BLAKE2B_MAX_SIZE or len(key) > BLAKE2B_MAX_SIZE:
+                raise ValueError("BLAKE2b digest must be 1..64 bytes and key at most 64 bytes")
+            frame = self.frame
+            end = frame + size + len(key) + len(message)
+            if end > self._size:
+                self._ensure(end)
+            try:
+                view = self._view
+                view[frame + size:end] = key + message
+                rc = self._calls["mc_blake2b"](frame, size, len(key), len(message))
+                if rc != MC_OK:
+                    raise GuestError(f"guest blake2b failed with code {rc}")
+                return view[frame:frame + size].tobytes()
+            finally:
+                self.wipe(frame, end)
+        except BaseException:
+            del key  # not left for error reports to print
+            raise
         finally:
-            self.wipe(frame, end)
+            self._busy = False
+
+
+def _call_public(func: wasmtime.Func, store: wasmtime.Store, *args: int) -> int:
+    try:
+        return int(func(store, *(_to_i32(a) for a in args)))
+    except wasmtime.Trap as exc:
+        raise GuestError(f"the guest trapped: {exc.message}") from None
+    except wasmtime.WasmtimeError as exc:
+        raise GuestError(f"wasmtime error in the guest: {exc}") from None

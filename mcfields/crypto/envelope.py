@@ -107,12 +107,30 @@ class Keyring:
 
     @classmethod
     def from_strings(cls, texts: Iterable[str | bytes]) -> Keyring:
-        return cls(Key.from_string(t) for t in texts)
+        keys = []
+        try:
+            # A loop rather than a generator expression: the loop variable
+            # can be cleared here, a generator frame's cannot.
+            for text in texts:
+                keys.append(Key.from_string(text))
+        except BaseException:
+            # The settings keys must not be in the locals of the frames an
+            # error report prints.
+            texts = text = ""
+            raise
+        return cls(keys)
+
+    def __repr__(self) -> str:
+        return f"<Keyring keys={list(getattr(self, 'keys', ()))!r}>"
 
     def seal(self, plaintext: bytes, context: bytes = b"") -> bytes:
         header = self._header
-        return get_guest().seal(self.primary._aead_key, os.urandom(NONCE_SIZE), header + context,
-                                plaintext, prefix=header)
+        try:
+            return get_guest().seal(self.primary._aead_key, os.urandom(NONCE_SIZE),
+                                    header + context, plaintext, prefix=header)
+        except BaseException:
+            del plaintext  # error reports print every frame's locals
+            raise
 
     def open(self, envelope: bytes, context: bytes = b"") -> bytes:
         key_id = key_id_of(envelope)
@@ -128,6 +146,8 @@ class Keyring:
                 key_id=key_id.hex(),
             )
         view = memoryview(envelope)
+        # (No local holds a secret when an exception leaves: ``key`` is a Key,
+        # whose repr is its id, and ``plaintext`` is bound only on success.)
         plaintext = guest.open(key._aead_key, envelope[:HEADER_SIZE] + context,
                                view[HEADER_SIZE:])
         if plaintext is None:

@@ -22,23 +22,40 @@ _KEY_ID_INFO = b"mcfields.v1.key-id"
 
 def decode_key(text: str | bytes) -> bytes:
     """Decode a settings key: base64 (standard or URL-safe) of 32 bytes."""
+    raw = _decode_base64(text)
+    # Error reports print the locals of every frame an exception leaves:
+    # neither the key text nor the bytes of a near miss may be among them.
+    del text
+    if isinstance(raw, str):
+        raise InvalidKeyError(raw)
+    if len(raw) != KEY_SIZE:
+        size = len(raw)
+        del raw
+        raise InvalidKeyError(f"key decodes to {size} bytes, expected {KEY_SIZE}")
+    return raw
+
+
+def _decode_base64(text: object) -> bytes | str:
+    """The bytes of a settings key, or why it is not base64.
+
+    Returns the reason instead of raising, so that this frame (whose locals
+    hold the key) never is part of a traceback, and no exception holding
+    the key's bytes (UnicodeDecodeError.object) is chained to one.
+    """
     if isinstance(text, bytes):
         try:
             text = text.decode("ascii")
         except UnicodeDecodeError:
-            raise InvalidKeyError("key is not ASCII base64") from None
+            return "key is not ASCII base64"
     if not isinstance(text, str):
-        raise InvalidKeyError(f"key must be a base64 string, not {type(text).__name__}")
+        return f"key must be a base64 string, not {type(text).__name__}"
     compact = text.strip()
     padded = compact + "=" * (-len(compact) % 4)
     alphabet_fixed = padded.replace("-", "+").replace("_", "/")
     try:
-        raw = base64.b64decode(alphabet_fixed, validate=True)
+        return base64.b64decode(alphabet_fixed, validate=True)
     except (binascii.Error, ValueError):
-        raise InvalidKeyError("key is not valid base64") from None
-    if len(raw) != KEY_SIZE:
-        raise InvalidKeyError(f"key decodes to {len(raw)} bytes, expected {KEY_SIZE}")
-    return raw
+        return "key is not valid base64"
 
 
 def generate_key() -> str:
@@ -55,16 +72,23 @@ class Key:
     __slots__ = ("_aead_key", "key_id")
 
     def __init__(self, secret: bytes) -> None:
-        if not isinstance(secret, (bytes, bytearray)) or len(secret) != KEY_SIZE:
-            raise InvalidKeyError(f"a key must be {KEY_SIZE} bytes")
-        guest = get_guest()
-        self._aead_key = guest.blake2b(bytes(secret), _AEAD_KEY_INFO, KEY_SIZE)
-        #: Public identifier (4 bytes) stored in each envelope.
-        self.key_id: bytes = guest.blake2b(bytes(secret), _KEY_ID_INFO, KEY_ID_SIZE)
+        try:
+            if not isinstance(secret, (bytes, bytearray)) or len(secret) != KEY_SIZE:
+                raise InvalidKeyError(f"a key must be {KEY_SIZE} bytes")
+            self._aead_key = get_guest().blake2b(bytes(secret), _AEAD_KEY_INFO, KEY_SIZE)
+            #: Public identifier (4 bytes) stored in each envelope.
+            self.key_id: bytes = get_guest().blake2b(bytes(secret), _KEY_ID_INFO, KEY_ID_SIZE)
+        except BaseException:
+            del secret  # error reports print every frame's locals
+            raise
 
     @classmethod
     def from_string(cls, text: str | bytes) -> Key:
-        return cls(decode_key(text))
+        try:
+            return cls(decode_key(text))
+        except BaseException:
+            del text  # error reports print every frame's locals
+            raise
 
     @classmethod
     def generate(cls) -> Key:
@@ -75,7 +99,9 @@ class Key:
         return self.key_id.hex()
 
     def __repr__(self) -> str:
-        return f"<Key id={self.id_hex}>"
+        # Error reports print the objects in each frame: the id only.
+        key_id = getattr(self, "key_id", None)
+        return f"<Key id={key_id.hex() if key_id is not None else '?'}>"
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Key):

@@ -17,8 +17,9 @@ import pytest
 from Crypto.Cipher import ChaCha20
 
 from mcfields._guest import Guest, get_guest
+from mcfields._guest.runtime import MC_EBOUNDS
 from mcfields.crypto import Key, Keyring, binding
-from mcfields.exceptions import DecryptionError, ValueTooLargeError
+from mcfields.exceptions import DecryptionError, GuestError, ValueTooLargeError
 
 WINDOW = 12
 
@@ -150,3 +151,38 @@ def test_detector_finds_a_partial_leak(fresh_guest: Guest) -> None:
     assert found == {"secret": {at, at + 1}}
     with pytest.raises(AssertionError, match="left in guest memory"):
         assert_absent(fresh_guest, secret=secret)
+
+
+# -- issue item 22: every exit path of seal/open wipes the whole frame --------------
+
+
+@pytest.mark.parametrize("failure", ["KeyboardInterrupt", "trap", "EBOUNDS"])
+@pytest.mark.parametrize("op", ["seal", "open"])
+def test_frame_is_wiped_when_the_guest_call_fails(
+    fresh_guest: Guest, monkeypatch: pytest.MonkeyPatch, op: str, failure: str
+) -> None:
+    """An exception (a trap, ``KeyboardInterrupt`` from a signal) or an error
+    code arrives after the copy-in and before the guest wiped anything:
+    key, associated data and text must not stay in guest memory."""
+    key, nonce, text, ad = distinctive(32), os.urandom(24), distinctive(500), distinctive(40)
+    sealed = Guest().seal(key, nonce, ad, text)
+    copied_in: list[bool] = []
+
+    def failing_call(frame: int, ad_len: int, text_len: int) -> int:
+        # Positive control: the frame is in guest memory at this point.
+        copied_in.append(bool(leaks(fresh_guest.memory_snapshot(), {"key": key, "ad": ad})))
+        if failure == "KeyboardInterrupt":
+            raise KeyboardInterrupt
+        if failure == "trap":
+            raise GuestError("the guest trapped: injected")
+        return MC_EBOUNDS  # what the guest returns, without wiping, for a bad frame
+
+    monkeypatch.setattr(fresh_guest, f"_{op}_call", failing_call)
+    expected = KeyboardInterrupt if failure == "KeyboardInterrupt" else GuestError
+    with pytest.raises(expected):
+        if op == "seal":
+            fresh_guest.seal(key, nonce, ad, text)
+        else:
+            fresh_guest.open(key, ad, sealed)
+    assert copied_in == [True]
+    assert_absent(fresh_guest, key=key, ad=ad, plaintext=text)
