@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from importlib.metadata import version
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -51,13 +52,10 @@ def main() -> int:
     env = dict(os.environ)
     env.pop("MCFIELDS_TEST_DB", None)
     ran = []
-    from importlib.metadata import version
-
-    import django
-    import wasmtime  # noqa: F401 - its version is part of the cell
-
+    # Versions from the installed distributions (not `import django`: next
+    # to this file, that name is tests/django).
     cell = (f"{env.get('MCFIELDS_CELL', 'local')}: Python {sys.version.split()[0]}, "
-            f"Django {django.get_version()}, wasmtime {version('wasmtime')}")
+            f"Django {version('Django')}, wasmtime {version('wasmtime')}")
     print(f"== cell {cell} ==", flush=True)
     slow = env.get("MCFIELDS_RUN_SLOW", "1") != "0"
     if slow:
