@@ -6,6 +6,12 @@ raise these.  Messages never include key bytes or plaintext.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
 
 class MCFieldsError(Exception):
     """Root of every error mcfields raises on purpose."""
@@ -62,3 +68,37 @@ class ValueTooLargeError(MCFieldsError, ValueError):
 
 class GuestError(MCFieldsError):
     """The WebAssembly guest trapped or wasmtime reported an error."""
+
+
+def forget_locals_on_error(func: _F | None = None, *, below: bool = False) -> Any:
+    """Clear ``func``'s local variables when an exception leaves it.
+
+    Django's technical 500 page and ``AdminEmailHandler(include_html=True)``
+    print the locals of every frame of a traceback (``sensitive_variables``
+    is ignored when DEBUG is on).  Functions that hold plaintexts (the
+    values being saved, an instance's ``__dict__``) are wrapped with this:
+    the finished frame is cleared before the exception travels on, and the
+    wrapper drops its own arguments.  ``below=True`` also clears every frame
+    it called that the exception passed through (for a call into Django
+    code that keeps the caller's keyword arguments, e.g. ``create()``).
+    The exception itself is unchanged.
+    """
+    if func is None:
+        return functools.partial(forget_locals_on_error, below=below)
+    code = func.__code__
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except BaseException as exc:
+            args = kwargs = ()  # type: ignore[assignment]
+            tb = exc.__traceback__
+            while tb is not None and tb.tb_frame.f_code is not code:
+                tb = tb.tb_next
+            while tb is not None:
+                tb.tb_frame.clear()
+                tb = tb.tb_next if below else None
+            raise
+
+    return wrapper

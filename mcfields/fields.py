@@ -157,34 +157,39 @@ class EncryptedFieldMixin:
         written back as it is (not re-encrypted), unless it is under a key
         other than the first one (then it is re-sealed: saving rotates).
         """
-        if type(value) is ForSave:
-            return value
-        if type(value) is Sealed:
-            loaded_pk = value._pk
-            if loaded_pk is UNBOUND:
-                # Not loaded with an instance (taken from values()): it can
-                # only stay if it really is this row's value of this column.
-                self._adopt_unbound(value, pk)
-                loaded_pk = pk
-            unchanged = self._same_column(value.field) and self._same_pk(loaded_pk, pk)
-            if unchanged and not self._stale(value):
-                return ForSave(value.db_value)
-            plaintext = value._plain
-            if plaintext is NOTHING:
-                source = value.field if value.field is not None else self
-                try:
-                    plaintext = value._plain = source.open_for_pk(value, loaded_pk)
-                except DecryptionError:
-                    if unchanged:
-                        # Re-sealing under the first key is opportunistic: a
-                        # value that does not open is written back as it was
-                        # (rotate_keys reports it), not a reason to fail save().
-                        return ForSave(value.db_value)
-                    raise
-            value = plaintext
-        elif hasattr(value, "resolve_expression"):
-            raise self._refuse_expression(value, assigned=True)
-        return ForSave(self.seal_for_pk(value, pk))
+        try:
+            if type(value) is ForSave:
+                return value
+            if type(value) is Sealed:
+                loaded_pk = value._pk
+                if loaded_pk is UNBOUND:
+                    # Not loaded with an instance (taken from values()): it can
+                    # only stay if it really is this row's value of this column.
+                    self._adopt_unbound(value, pk)
+                    loaded_pk = pk
+                unchanged = self._same_column(value.field) and self._same_pk(loaded_pk, pk)
+                if unchanged and not self._stale(value):
+                    return ForSave(value.db_value)
+                plaintext = value._plain
+                if plaintext is NOTHING:
+                    source = value.field if value.field is not None else self
+                    try:
+                        plaintext = value._plain = source.open_for_pk(value, loaded_pk)
+                    except DecryptionError:
+                        if unchanged:
+                            # Re-sealing under the first key is opportunistic: a
+                            # value that does not open is written back as it was
+                            # (rotate_keys reports it), not a reason to fail save().
+                            return ForSave(value.db_value)
+                        raise
+                value = plaintext
+            elif hasattr(value, "resolve_expression"):
+                raise self._refuse_expression(value, assigned=True)
+            return ForSave(self.seal_for_pk(value, pk))
+        except BaseException:
+            # Error reports print every frame's locals: not the plaintext.
+            value = plaintext = None
+            raise
 
     def _adopt_unbound(self, sealed: Sealed, pk: Any) -> None:
         source = sealed.field if sealed.field is not None else self
@@ -193,6 +198,7 @@ class EncryptedFieldMixin:
         except DecryptionError:
             plaintext = NOTHING
         if plaintext is NOTHING:
+            del plaintext
             raise TypeError(
                 f"{self.model._meta.label}.{self.name}: this Sealed value (from values()) "
                 "does not belong to this row, and a Sealed does not know which row it came "
@@ -238,33 +244,39 @@ class EncryptedFieldMixin:
     # -- pre_save / db conversion --------------------------------------------------
 
     def pre_save(self, model_instance: models.Model, add: bool) -> Any:
-        data = model_instance.__dict__
         try:
-            value = data[self.attname]
-        except KeyError:
-            value = getattr(model_instance, self.attname)
-        if value is None or type(value) is ForSave:
-            return value
-        pk = getattr(model_instance, self.pk_attname)
-        if pk is None:
-            if hasattr(value, "resolve_expression"):
-                raise self._refuse_expression(value, assigned=True)
-            if is_pending(model_instance):
-                return self.placeholder
-            raise FieldError(
-                f"{self.model._meta.label}.{self.name} is encrypted and bound to the row's "
-                "primary key, which the database assigns only on INSERT. QuerySet.bulk_create() "
-                "cannot bind such rows: use mcfields.EncryptedManager "
-                "(objects = EncryptedManager()), whose bulk_create() binds each row, or set "
-                "the primary keys before bulk_create(), or save() each instance."
-            )
-        for_save = self.to_save(value, pk)
-        if type(value) is not Sealed:
-            self.remember(model_instance, for_save, pk, value)
-        elif value.db_value is not for_save.db:
-            # Re-sealed (pk changed, or rotated): remember the new envelope.
-            self.remember(model_instance, for_save, pk, value._plain)
-        return for_save
+            data = model_instance.__dict__
+            try:
+                value = data[self.attname]
+            except KeyError:
+                value = getattr(model_instance, self.attname)
+            if value is None or type(value) is ForSave:
+                return value
+            pk = getattr(model_instance, self.pk_attname)
+            if pk is None:
+                if hasattr(value, "resolve_expression"):
+                    raise self._refuse_expression(value, assigned=True)
+                if is_pending(model_instance):
+                    return self.placeholder
+                raise FieldError(
+                    f"{self.model._meta.label}.{self.name} is encrypted and bound to the "
+                    "row's primary key, which the database assigns only on INSERT. "
+                    "QuerySet.bulk_create() cannot bind such rows: use mcfields.EncryptedManager "
+                    "(objects = EncryptedManager()), whose bulk_create() binds each row, or set "
+                    "the primary keys before bulk_create(), or save() each instance."
+                )
+            for_save = self.to_save(value, pk)
+            if type(value) is not Sealed:
+                self.remember(model_instance, for_save, pk, value)
+            elif value.db_value is not for_save.db:
+                # Re-sealed (pk changed, or rotated): remember the new envelope.
+                self.remember(model_instance, for_save, pk, value._plain)
+            return for_save
+        except BaseException:
+            # Error reports print every frame's locals: neither this value
+            # nor the instance's __dict__ (every other plaintext) may stay.
+            data = value = model_instance = None
+            raise
 
     def get_prep_value(self, value: Any) -> Any:
         # The parents' to_python() would call str() on a Sealed/ForSave.
@@ -391,10 +403,9 @@ class EncryptedTextField(EncryptedFieldMixin, models.TextField):
     def _to_bytes(self, value: Any) -> bytes:
         if not isinstance(value, str):
             if isinstance(value, (bytes, bytearray, memoryview, Sealed)):
-                raise TypeError(
-                    f"{self.model._meta.label}.{self.name} holds text, not "
-                    f"{type(value).__name__}"
-                )
+                kind = type(value).__name__
+                del value  # not in the error report's locals
+                raise TypeError(f"{self.model._meta.label}.{self.name} holds text, not {kind}")
             value = str(value)  # as TextField.to_python does for ints etc.
         return value.encode("utf-8")
 
@@ -433,9 +444,9 @@ class EncryptedBinaryField(EncryptedFieldMixin, models.BinaryField):
             return value
         if isinstance(value, (bytearray, memoryview)):
             return bytes(value)
-        raise TypeError(
-            f"{self.model._meta.label}.{self.name} holds bytes, not {type(value).__name__}"
-        )
+        kind = type(value).__name__
+        del value  # not in the error report's locals
+        raise TypeError(f"{self.model._meta.label}.{self.name} holds bytes, not {kind}")
 
     def _from_bytes(self, plaintext: bytes) -> bytes:
         return plaintext

@@ -36,6 +36,7 @@ from django.db import DatabaseError, connections, models, transaction
 from . import preallocate
 from .dbapi import driver_connection
 from .descriptors import copying, note_loaded
+from .exceptions import forget_locals_on_error
 from .sealed import UNBOUND, Sealed
 
 __all__ = [
@@ -256,6 +257,7 @@ _MISSING = object()
 
 
 def _save_table_wrapper(original: Any) -> Any:
+    @forget_locals_on_error
     def _save_table(
         self: models.Model,
         raw: bool = False,
@@ -320,6 +322,7 @@ def _save_table_wrapper(original: Any) -> Any:
     return _save_table
 
 
+@forget_locals_on_error
 def _insert_and_bind(
     original: Any, instance: models.Model, args: tuple[Any, ...], meta: Any,
     fields: Sequence[Any], values: dict[str, Any],
@@ -331,6 +334,7 @@ def _insert_and_bind(
     return bool(updated)
 
 
+@forget_locals_on_error
 def _bind_inserted(
     instance: models.Model, meta: Any, fields: Sequence[Any], values: dict[str, Any], using: Any
 ) -> None:

@@ -35,6 +35,7 @@ from mcfields import EncryptedBinaryField, EncryptedTextField, conf
 from mcfields._guest import get_guest
 from mcfields.crypto import decode_key, to_text
 from mcfields.exceptions import DecryptionError, GuestError, ValueTooLargeError
+from tests.writes.writeapp.models import AutoItem, UuidItem
 
 _MARKER = "mcfields-plaintext-marker-" + secrets.token_hex(12)
 HUGE_PK = "p" * 70_000  # associated data over the guest's 64 KiB limit
@@ -211,15 +212,41 @@ def test_seal_when_the_guest_traps(demo: SimpleNamespace, monkeypatch: pytest.Mo
 
 
 @pytest.mark.django_db
-@pytest.mark.xfail(
-    strict=True,
-    reason="pre_save() and to_save() in mcfields/fields.py (outside this change) keep the "
-    "value, and pre_save() the instance __dict__, in their locals; see the report",
-)
 def test_model_save_with_a_huge_string_pk(demo: SimpleNamespace) -> None:
     reports = render_all(
         lambda: demo.StringPkNote(id=HUGE_PK, body=_plaintext()).save(), ValueTooLargeError
     )
+    assert_no_secrets(reports)
+
+
+# Every write path, failing while it seals (a value over the size cap):
+# save() with each kind of pk, and the EncryptedManager bulk writes.
+_WRITES: dict[str, Callable[[], object]] = {
+    "create(), database-assigned pk": lambda: AutoItem.objects.create(secret=_plaintext()),
+    "create(), uuid pk": lambda: UuidItem.objects.create(code="c", secret=_plaintext()),
+    "save(), database-assigned pk": lambda: AutoItem(secret=_plaintext()).save(),
+    "save(), uuid pk": lambda: UuidItem(code="c", secret=_plaintext()).save(),
+    "update()": lambda: AutoItem.objects.update(secret=_plaintext()),
+    "bulk_create()": lambda: AutoItem.objects.bulk_create([AutoItem(secret=_plaintext())]),
+    "bulk_update()": lambda: AutoItem.objects.bulk_update(
+        [_with_secret(AutoItem.objects.get())], ["secret"]),
+}
+
+
+def _with_secret(item: AutoItem) -> AutoItem:
+    item.secret = _plaintext()
+    return item
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("write", sorted(_WRITES))
+@pytest.mark.parametrize("general", [False, True], ids=["fast", "two-statement"])
+def test_write_paths_over_the_size_cap(write: str, general: bool,
+                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("mcfields.preallocate.ENABLED", not general)
+    AutoItem.objects.create(secret="short")
+    with override_settings(MCFIELDS_MAX_VALUE_SIZE=8):
+        reports = render_all(_WRITES[write], ValueTooLargeError)
     assert_no_secrets(reports)
 
 
