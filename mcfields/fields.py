@@ -30,6 +30,7 @@ from django.db.models.signals import class_prepared
 
 from . import conf
 from .binding import canonical_pk
+from .compat import PlaceholderHooks, upsert_options
 from .crypto import binding, from_text, to_text
 from .crypto.envelope import HEADER_SIZE, TEXT_PREFIX, VERSION
 from .descriptors import EncryptedDescriptor
@@ -51,7 +52,7 @@ _IMMUTABLE = frozenset({str, bytes, int, float, bool, Decimal, uuid.UUID,
 _HEADER_CHARS = len(TEXT_PREFIX) + 8
 
 
-class EncryptedFieldMixin:
+class EncryptedFieldMixin(PlaceholderHooks):
     """What both fields share: binding, sealing, opening, lookups, checks."""
 
     _mcfields_encrypted = True
@@ -321,19 +322,20 @@ class EncryptedFieldMixin:
             "and save(), or use mcfields.EncryptedManager's update() with a plain value."
         )
 
-    def get_placeholder(self, value: Any, compiler: Any, connection: Any) -> str:
-        # The INSERT compiler asks every field of every row for its
-        # placeholder, with the query at hand: the one hook that sees a
-        # plain manager's bulk_create(update_conflicts=True) before anything
-        # is written.  The UPDATE compiler asks for every value, expressions
-        # included: a second guard behind get_db_prep_save().
-        query = compiler.query
-        if getattr(query, "on_conflict", None) is not None:
-            refuse_upsert(self.model, query.update_fields, query.unique_fields)
+    def check_placeholder(self, value: Any, compiler: Any) -> None:
+        """Run by the compilers for every value they write (PlaceholderHooks).
+
+        The INSERT compiler asks every field of every row, with the query at
+        hand: the one hook that sees a plain manager's
+        ``bulk_create(update_conflicts=True)`` before anything is written.
+        The UPDATE compiler asks for every value, expressions included: a
+        second guard behind ``get_db_prep_save()``.
+        """
+        upsert = upsert_options(compiler)
+        if upsert is not None:
+            refuse_upsert(self.model, *upsert)
         if hasattr(value, "as_sql"):
             raise self._refuse_expression(value)
-        parent = getattr(super(), "get_placeholder", None)
-        return parent(value, compiler, connection) if parent is not None else "%s"
 
     def from_db_value(self, value: Any, expression: Any, connection: Any) -> Sealed | None:
         if value is None:

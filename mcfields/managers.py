@@ -29,6 +29,7 @@ from django.core.exceptions import FieldDoesNotExist, FieldError
 from django.db import DatabaseError, NotSupportedError, connections, models
 from django.db.models.expressions import F, OrderBy
 
+from .compat import check_update_allowed, mark_for_write, pk_value_on_save
 from .exceptions import forget_locals_on_error
 from .fields import refuse_upsert
 from .lookups import resolve_encrypted_path
@@ -104,12 +105,6 @@ class EncryptedQuerySet(models.QuerySet):
             return None
         return field if is_encrypted(field) else None
 
-    def _write_db(self) -> str:
-        """The database Django's own bulk writes use: the router's write
-        database unless ``using()`` chose one (``_for_write`` before ``db``)."""
-        self._for_write = True
-        return self.db
-
     # -- update() --------------------------------------------------------------------
 
     # below=True: comprehensions (their own frames before Python 3.12) hold
@@ -127,10 +122,8 @@ class EncryptedQuerySet(models.QuerySet):
                 sealed[field] = _plaintext(field, value)
         if not sealed:
             return super().update(**kwargs)
-        self._not_support_combined_queries("update")
-        if self.query.is_sliced:
-            raise TypeError("Cannot update a query once a slice has been taken.")
-        using = self._write_db()
+        check_update_allowed(self)
+        using = mark_for_write(self)
         connection = connections[using]
         fields = list(sealed)
         tables = _tables(fields)
@@ -189,7 +182,7 @@ class EncryptedQuerySet(models.QuerySet):
                 raise ValueError("All bulk_update() objects must have a primary key set.")
             rows.append((obj, table_pk))
         plain = [n for n in fields if self._encrypted(n) is None]
-        using = self._write_db()
+        using = mark_for_write(self)
         with own_transaction(using):
             matched = (
                 super().bulk_update(objs, plain, batch_size=batch_size) if plain else None
@@ -241,7 +234,7 @@ class EncryptedQuerySet(models.QuerySet):
         unbound = []
         for obj in objs:
             if obj.pk is None:
-                pk = meta.pk.get_pk_value_on_save(obj)
+                pk = pk_value_on_save(meta.pk, obj)
                 if pk is None:
                     unbound.append(obj)
                 else:
@@ -254,7 +247,7 @@ class EncryptedQuerySet(models.QuerySet):
                 "to database-assigned primary keys: the database does not say which rows it "
                 "inserted. Set the primary keys before bulk_create()."
             )
-        using = self._write_db()
+        using = mark_for_write(self)
         if not connections[using].features.can_return_rows_from_bulk_insert:
             raise NotSupportedError(
                 "This database does not return the primary keys of bulk-inserted rows, so "

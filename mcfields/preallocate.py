@@ -24,7 +24,7 @@ from typing import Any
 
 from django.db import IntegrityError
 
-from .dbapi import driver_connection
+from .compat import SaveTableCall, database_errors, driver_connection
 
 #: Switched off by tests that exercise the general two-statement path.
 ENABLED = True
@@ -40,7 +40,7 @@ def applies(connection: Any, meta: Any) -> bool:
 def _query(connection: Any, sql: str, params: tuple[Any, ...]) -> Any:
     driver = driver_connection(connection)
     if driver is not None:
-        with connection.wrap_database_errors:
+        with database_errors(connection):
             return driver.execute(sql.replace("%s", "?"), params).fetchone()
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
@@ -67,21 +67,20 @@ def _taken(connection: Any, meta: Any, pk: int) -> bool:
     return _query(connection, sql, (pk,)) is not None
 
 
-def insert(original: Any, instance: Any, args: tuple[Any, ...], meta: Any,
-           connection: Any) -> Any:
+def insert(call: SaveTableCall, meta: Any, connection: Any) -> Any:
     """Run Django's ``_save_table`` as an INSERT with a pre-allocated pk.
 
     Returns its result, or :data:`FALLBACK` when the caller should use the
     general path instead.
     """
-    raw, cls, _force_insert, force_update, using, update_fields = args
+    instance = call.instance
     attname = meta.pk.attname
     for _ in range(_TRIES):
         pk = next_pk(connection, meta)
         setattr(instance, attname, pk)
         try:
             # force_insert: Django would otherwise try an UPDATE first.
-            return original(instance, raw, cls, True, force_update, using, update_fields)
+            return call(force_insert=True)
         except IntegrityError:
             setattr(instance, attname, None)
             if not _taken(connection, meta, pk):

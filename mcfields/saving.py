@@ -34,7 +34,14 @@ from typing import Any
 from django.db import DatabaseError, connections, models, transaction
 
 from . import preallocate
-from .dbapi import driver_connection
+from .compat import (
+    SaveTableCall,
+    database_errors,
+    driver_connection,
+    in_transaction,
+    install_model_hooks,
+    pk_value_on_save,
+)
 from .descriptors import copying, note_loaded
 from .exceptions import forget_locals_on_error
 from .sealed import UNBOUND, Sealed
@@ -149,7 +156,7 @@ def _execute(connection: Any, plan: _Plan, params: list[list[Any]]) -> int:
     """Run ``plan`` once per parameter list; the number of rows matched."""
     driver = driver_connection(connection) if plan.fast else None
     if driver is not None:
-        with connection.wrap_database_errors:
+        with database_errors(connection):
             if len(params) == 1 and plan.sqlite:
                 # sqlite3's Connection.execute: no Python-level cursor object.
                 return int(driver.execute(plan.native_sql, params[0]).rowcount)
@@ -229,9 +236,7 @@ def own_transaction(using: str) -> Any:
     with autocommit off there is no block, and a later ``commit()`` would
     commit the placeholder row.
     """
-    connection = connections[using]
-    inside = connection.in_atomic_block or not connection.get_autocommit()
-    return transaction.atomic(using=using, savepoint=inside)
+    return transaction.atomic(using=using, savepoint=in_transaction(connections[using]))
 
 
 def take_write_lock(using: str, model: type[models.Model]) -> None:
@@ -256,81 +261,74 @@ def take_write_lock(using: str, model: type[models.Model]) -> None:
 _MISSING = object()
 
 
-def _save_table_wrapper(original: Any) -> Any:
-    @forget_locals_on_error
-    def _save_table(
-        self: models.Model,
-        raw: bool = False,
-        cls: type[models.Model] | None = None,
-        force_insert: Any = False,
-        force_update: bool = False,
-        using: str | None = None,
-        update_fields: Any = None,
-    ) -> bool:
-        args = (raw, cls, force_insert, force_update, using, update_fields)
-        fields = local_encrypted(cls) if cls is not None else ()
-        if not fields:
-            return original(self, *args)
-        meta = cls._meta  # type: ignore[union-attr]
-        pk_attname = meta.pk.attname
-        pk = getattr(self, pk_attname)
-        if pk is None:
-            # What Django's _save_table does first (UUID default...): done
-            # here so we know whether the pk is known before the INSERT.
-            pk = meta.pk.get_pk_value_on_save(self)
-            if pk is not None:
-                setattr(self, pk_attname, pk)
-        if pk is not None and not raw:
-            return original(self, *args)  # pre_save seals directly
-        if pk is None and not raw and not force_update and not update_fields:
-            connection = connections[using]
-            if preallocate.applies(connection, meta):
-                result = preallocate.insert(original, self, args, meta, connection)
-                if result is not preallocate.FALLBACK:
-                    return result
-        if update_fields:
-            named = set(update_fields)
-            fields = tuple(f for f in fields if f.name in named or f.attname in named)
-        data = self.__dict__
-        values = {f.attname: data.get(f.attname, _MISSING) for f in fields}
-        if raw:
-            # Django reads raw values with getattr(): hand it sealed ones.
-            for f in fields:
-                value = values[f.attname]
-                if value is _MISSING or value is None:
-                    continue
-                data[f.attname] = f.placeholder if pk is None else f.to_save(value, pk)
+@forget_locals_on_error
+def _save_table(call: SaveTableCall) -> Any:
+    """``Model._save_table`` for a model with encrypted fields (see the module
+    docstring): seal directly when the pk is known before the INSERT, else
+    pre-allocate the pk (SQLite) or insert and bind in one transaction."""
+    cls = call.get("cls")
+    fields = local_encrypted(cls) if cls is not None else ()
+    if not fields:
+        return call()
+    self = call.instance
+    raw = call.get("raw")
+    meta = cls._meta
+    pk_attname = meta.pk.attname
+    pk = getattr(self, pk_attname)
+    if pk is None:
+        # What Django's _save_table does first (UUID default...): done
+        # here so we know whether the pk is known before the INSERT.
+        pk = pk_value_on_save(meta.pk, self)
+        if pk is not None:
+            setattr(self, pk_attname, pk)
+    if pk is not None and not raw:
+        return call()  # pre_save seals directly
+    using = call.get("using")
+    update_fields = call.get("update_fields")
+    if pk is None and not raw and not call.get("force_update") and not update_fields:
+        connection = connections[using]
+        if preallocate.applies(connection, meta):
+            result = preallocate.insert(call, meta, connection)
+            if result is not preallocate.FALLBACK:
+                return result
+    if update_fields:
+        named = set(update_fields)
+        fields = tuple(f for f in fields if f.name in named or f.attname in named)
+    data = self.__dict__
+    values = {f.attname: data.get(f.attname, _MISSING) for f in fields}
+    if raw:
+        # Django reads raw values with getattr(): hand it sealed ones.
+        for f in fields:
+            value = values[f.attname]
+            if value is _MISSING or value is None:
+                continue
+            data[f.attname] = f.placeholder if pk is None else f.to_save(value, pk)
+    try:
+        if pk is not None:
+            return call()
         try:
-            if pk is not None:
-                return original(self, *args)
-            try:
-                with own_transaction(using):
-                    updated = _insert_and_bind(original, self, args, meta, fields, values)
-            except BaseException:
-                # The row was rolled back: the instance must not keep its pk.
-                setattr(self, pk_attname, None)
-                raise
-            return updated
-        finally:
-            if raw:
-                for attname, value in values.items():
-                    if value is not _MISSING:
-                        data[attname] = value
-
-    _save_table._mcfields_wrapper = True  # type: ignore[attr-defined]
-    _save_table.__wrapped__ = original  # type: ignore[attr-defined]
-    return _save_table
+            with own_transaction(using):
+                updated = _insert_and_bind(call, meta, fields, values)
+        except BaseException:
+            # The row was rolled back: the instance must not keep its pk.
+            setattr(self, pk_attname, None)
+            raise
+        return updated
+    finally:
+        if raw:
+            for attname, value in values.items():
+                if value is not _MISSING:
+                    data[attname] = value
 
 
 @forget_locals_on_error
 def _insert_and_bind(
-    original: Any, instance: models.Model, args: tuple[Any, ...], meta: Any,
-    fields: Sequence[Any], values: dict[str, Any],
+    call: SaveTableCall, meta: Any, fields: Sequence[Any], values: dict[str, Any],
 ) -> bool:
     """INSERT (placeholders for the encrypted columns), then the binding UPDATE."""
-    with pending((instance,)):
-        updated = original(instance, *args)
-    _bind_inserted(instance, meta, fields, values, args[4])
+    with pending((call.instance,)):
+        updated = call()
+    _bind_inserted(call.instance, meta, fields, values, call.get("using"))
     return bool(updated)
 
 
@@ -367,31 +365,24 @@ _load_specs: weakref.WeakKeyDictionary[type, tuple[tuple[str, str], ...]] = (
 )
 
 
-def _from_db_wrapper(original: Any) -> Any:
-    """``Model.from_db`` that records on each loaded Sealed the pk its row had.
+def _bind_loaded(instance: models.Model) -> None:
+    """After ``Model.from_db``: record on each loaded Sealed the pk its row had.
 
     Every row read from the database comes through ``from_db`` (querysets,
     select_related, refresh_from_db, raw()); hooking it rather than the
     ``post_init`` signal keeps the cost off instances built in Python.
     """
-
-    def from_db(cls: Any, db: str, field_names: Any, values: Any, *args: Any, **kwargs: Any) -> Any:
-        instance = original(cls, db, field_names, values, *args, **kwargs)
-        note_loaded(instance)
-        data = instance.__dict__
-        for attname, pk_attname in _load_specs.get(cls, ()):
-            value = data.get(attname)
-            if type(value) is Sealed and value._pk is UNBOUND:
-                pk = data.get(pk_attname)
-                if pk is not None:
-                    value._pk = pk
-        return instance
-
-    from_db._mcfields_wrapper = True  # type: ignore[attr-defined]
-    return classmethod(from_db)
+    note_loaded(instance)
+    data = instance.__dict__
+    for attname, pk_attname in _load_specs.get(type(instance), ()):
+        value = data.get(attname)
+        if type(value) is Sealed and value._pk is UNBOUND:
+            pk = data.get(pk_attname)
+            if pk is not None:
+                value._pk = pk
 
 
-def _refresh_from_db_wrapper(original: Any) -> Any:
+def _refresh(run: Any) -> Any:
     """``Model.refresh_from_db`` that moves envelopes without opening them.
 
     Django copies each field with ``setattr(self, f, getattr(fresh, f))``;
@@ -400,30 +391,17 @@ def _refresh_from_db_wrapper(original: Any) -> Any:
     the attribute is read, and a value that fails to open does not make the
     whole refresh fail.
     """
-
-    def refresh_from_db(self: models.Model, *args: Any, **kwargs: Any) -> Any:
-        with copying():
-            return original(self, *args, **kwargs)
-
-    refresh_from_db._mcfields_wrapper = True  # type: ignore[attr-defined]
-    refresh_from_db.__wrapped__ = original  # type: ignore[attr-defined]
-    return refresh_from_db
+    with copying():
+        return run()
 
 
 def install(model: type[models.Model], fields: Sequence[Any]) -> None:
     """Hook a concrete (or proxy) model whose rows hold encrypted fields.
 
     ``fields``: every encrypted column of the model, its parents' included.
-    Wrappers inherited from a parent (multi-table children, proxies) already
+    Hooks inherited from a parent (multi-table children, proxies) already
     serve the subclass: they look up what to do by the class at hand.
     """
     _load_specs[model] = tuple((f.attname, f.pk_attname) for f in fields)
-    from_db = model.from_db.__func__  # type: ignore[attr-defined]
-    if not getattr(from_db, "_mcfields_wrapper", False):
-        model.from_db = _from_db_wrapper(from_db)  # type: ignore[method-assign]
-    refresh = model.refresh_from_db
-    if not getattr(refresh, "_mcfields_wrapper", False):
-        model.refresh_from_db = _refresh_from_db_wrapper(refresh)  # type: ignore[method-assign]
-    current = model._save_table
-    if not getattr(current, "_mcfields_wrapper", False):
-        model._save_table = _save_table_wrapper(current)  # type: ignore[method-assign]
+    install_model_hooks(model, save_table=_save_table, from_db=_bind_loaded,
+                        refresh_from_db=_refresh)

@@ -7,6 +7,7 @@ from typing import Any
 from django.contrib import admin
 from django.core import checks
 
+from ..compat import registered_admins
 from ..lookups import resolve_encrypted_path
 from .display import (
     _label,
@@ -127,7 +128,7 @@ def check_admin_registrations(app_configs: Any = None, **kwargs: Any) -> list:
 
     found = []
     for site in all_sites:
-        for model, model_admin in site._registry.items():
+        for model, model_admin in registered_admins(site):
             if app_configs is not None and model._meta.app_config not in app_configs:
                 continue
             if isinstance(model_admin, EncryptedAdminMixin) or not encrypted_fields(model):
