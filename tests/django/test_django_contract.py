@@ -1,0 +1,251 @@
+"""What mcfields assumes about Django, one test per assumption.
+
+Every private Django API mcfields uses is reached through
+``mcfields.compat``; these tests fail when a Django release changes what
+that module relies on, before any user finds out.  They run on every cell
+of the test matrix (Django 5.2, 6.0 and 6.1).
+"""
+
+from __future__ import annotations
+
+import inspect
+import uuid
+from typing import Any
+
+import pytest
+from django.contrib import admin
+from django.db import connection, models, transaction
+from django.db.models.constants import OnConflict
+from django.db.models.sql import InsertQuery
+from django.test.utils import CaptureQueriesContext
+
+from mcfields import compat
+from mcfields.crypto import Keyring
+from testproject.demo.models import Note
+from tests.writes.writeapp.models import AutoItem, UuidItem
+
+pytestmark = pytest.mark.django_db
+
+
+# -- model hooks -------------------------------------------------------------------------
+
+
+def test_save_table_parameters_are_the_ones_mcfields_reads() -> None:
+    params = list(inspect.signature(models.Model._save_table).parameters)
+    assert params[1 : 1 + len(compat.SAVE_TABLE_PARAMETERS)] == list(
+        compat.SAVE_TABLE_PARAMETERS
+    )
+
+
+def test_save_table_call_forwards_every_argument() -> None:
+    seen: list[tuple[Any, ...]] = []
+
+    def original(instance: Any, *args: Any, **kwargs: Any) -> str:
+        seen.append((instance, args, kwargs))
+        return "result"
+
+    instance = object()
+    call = compat.SaveTableCall(original, instance, (False, Note, False, False, "db", None),
+                                {"future_argument": 7})  # type: ignore[arg-type]
+    assert call.get("using") == "db" and call.get("cls") is Note
+    assert call() == "result"
+    assert call(force_insert=True) == "result"
+    assert seen == [
+        (instance, (False, Note, False, False, "db", None), {"future_argument": 7}),
+        (instance, (False, Note, True, False, "db", None), {"future_argument": 7}),
+    ]
+    keyword = compat.SaveTableCall(original, instance, (), {"using": "x"})  # type: ignore[arg-type]
+    keyword(force_insert=True)
+    assert seen[-1][2] == {"using": "x", "force_insert": True}
+    assert keyword.get("raw") is False and keyword.get("update_fields") is None
+
+
+def test_hooks_wrap_django_and_keep_its_methods_reachable() -> None:
+    assert AutoItem._save_table._mcfields_wrapper
+    assert AutoItem._save_table.__wrapped__ is models.Model._save_table
+    assert AutoItem.from_db.__func__.__wrapped__ is models.Model.from_db.__func__
+    assert AutoItem.refresh_from_db.__wrapped__ is models.Model.refresh_from_db
+
+
+def test_from_db_forwards_arguments_it_does_not_know() -> None:
+    item = AutoItem.objects.create(secret="s")
+    signature = inspect.signature(models.Model.from_db)
+    extra = {name: p.default for name, p in signature.parameters.items()
+             if p.kind is p.KEYWORD_ONLY}
+    loaded = AutoItem.from_db("default", ["id", "name", "secret", "blob"],
+                              [item.pk, "", AutoItem.objects.values_list("secret", flat=True)
+                               .get(), None], **extra)
+    assert loaded.secret == "s"
+
+
+@pytest.mark.skipif(compat.DJANGO_VERSION < (6, 1), reason="fetch modes are Django 6.1+")
+def test_fetch_mode_is_honoured() -> None:
+    from django.db.models import FETCH_PEERS
+
+    AutoItem.objects.create(secret="s")
+    item = AutoItem.objects.fetch_mode(FETCH_PEERS).get()
+    assert item._state.fetch_mode is FETCH_PEERS
+
+
+@pytest.mark.skipif(compat.DJANGO_VERSION < (6, 1), reason="fetch modes are Django 6.1+")
+def test_deferred_encrypted_fields_under_fetch_peers() -> None:
+    from django.db.models import FETCH_PEERS
+
+    for i in range(3):
+        AutoItem.objects.create(name=f"n{i}", secret=f"secret {i}")
+    items = list(AutoItem.objects.fetch_mode(FETCH_PEERS).defer("secret").order_by("name"))
+    with CaptureQueriesContext(connection) as ctx:
+        assert items[0].secret == "secret 0"
+    assert len(ctx.captured_queries) == 1  # one query loaded every peer
+    with CaptureQueriesContext(connection) as ctx:
+        assert [i.secret for i in items] == ["secret 0", "secret 1", "secret 2"]
+    assert ctx.captured_queries == []
+
+
+def test_pre_save_called_twice_seals_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Django 6.0+ calls pre_save() in _save_table and again in the INSERT
+    compiler: the second call must hand back the same envelope."""
+    sealed: list[int] = []
+    real_seal = Keyring.seal
+    monkeypatch.setattr(Keyring, "seal",
+                        lambda self, *a: sealed.append(1) or real_seal(self, *a))
+    item = UuidItem(code="twice", secret="s", blob=b"b")
+    field = UuidItem._meta.get_field("secret")
+    first = field.pre_save(item, True)
+    assert field.pre_save(item, True).db == first.db
+    assert len(sealed) == 1
+    item.save()
+    assert len(sealed) == 2  # the blob; the secret was already sealed
+    assert UuidItem.objects.get(pk=item.pk).secret == "s"
+
+
+def test_pk_value_on_save() -> None:
+    assert isinstance(compat.pk_value_on_save(UuidItem._meta.pk, UuidItem()), uuid.UUID)
+    assert compat.pk_value_on_save(AutoItem._meta.pk, AutoItem()) is None
+
+
+# -- querysets ---------------------------------------------------------------------------
+
+
+def test_mark_for_write_chooses_the_write_database() -> None:
+    qs = AutoItem.objects.all()
+    assert compat.mark_for_write(qs) == "default"
+    assert qs._for_write is True
+
+
+def _error_of(action: Any) -> tuple[type[BaseException], str] | None:
+    try:
+        with transaction.atomic():
+            action()
+    except Exception as exc:  # noqa: BLE001 - compared below
+        return type(exc), str(exc)
+    return None
+
+
+@pytest.mark.parametrize("case", ["sliced", "union", "distinct fields"])
+def test_update_preconditions_match_djangos(case: str) -> None:
+    if case == "distinct fields" and not connection.features.can_distinct_on_fields:
+        pytest.skip("DISTINCT ON is PostgreSQL's")
+    AutoItem.objects.create(name="a", secret="s")
+
+    def shape(qs: models.QuerySet) -> models.QuerySet:
+        if case == "sliced":
+            return qs.all()[:1]
+        if case == "union":
+            return qs.all().union(qs.all())
+        return qs.order_by("name").distinct("name")
+
+    django_error = _error_of(lambda: shape(AutoItem.plain).update(name="b"))
+    ours = _error_of(lambda: shape(AutoItem.objects).update(secret="t"))
+    if case == "distinct fields" and compat.DJANGO_VERSION < (6, 1):
+        # Django before 6.1 has no such check: update() runs, and so does ours.
+        assert django_error is None and ours is None
+        return
+    assert django_error is not None
+    assert ours == django_error
+
+
+def test_update_preconditions_write_nothing() -> None:
+    AutoItem.objects.create(name="a", secret="s")
+    with CaptureQueriesContext(connection) as ctx:
+        compat.check_update_allowed(AutoItem.objects.filter(tags__isnull=True))
+    assert ctx.captured_queries == []
+
+
+# -- insert queries -------------------------------------------------------------------------
+
+
+def test_upsert_options_read_the_insert_query() -> None:
+    code = UuidItem._meta.get_field("code")
+    secret = UuidItem._meta.get_field("secret")
+    query = InsertQuery(UuidItem, on_conflict=OnConflict.UPDATE, update_fields=[secret],
+                        unique_fields=[code])
+    assert compat.upsert_options(query.get_compiler("default")) == ([secret], [code])
+    plain = InsertQuery(UuidItem)
+    assert compat.upsert_options(plain.get_compiler("default")) is None
+
+
+class _Compiler:
+    query = object()
+
+
+@pytest.mark.parametrize("name", ["blob", "secret"])
+def test_placeholders_are_the_base_fields(name: str) -> None:
+    """EncryptedBinaryField keeps BinaryField's placeholder (and the text
+    field TextField's), through whichever hook this Django calls."""
+    field = AutoItem._meta.get_field(name)
+    base = models.BinaryField() if name == "blob" else models.TextField()
+    value = b"x" if name == "blob" else "x"
+    for hook in ("get_placeholder", "get_placeholder_sql"):
+        django_hook = getattr(base, hook, None)
+        if django_hook is None:
+            continue
+        assert getattr(field, hook)(value, _Compiler(), connection) == django_hook(
+            value, _Compiler(), connection)
+    if compat.DJANGO_VERSION >= (6, 1):
+        # The hook 6.1 calls; without it the old one would be deprecated.
+        assert hasattr(models.Field, "get_placeholder_sql")
+
+
+# -- connections and admin ----------------------------------------------------------------
+
+
+def test_driver_connection_steps_aside_for_observers() -> None:
+    assert compat.driver_connection(connection) is connection.connection
+
+    def observe(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(observe):
+        assert compat.driver_connection(connection) is None
+    with CaptureQueriesContext(connection):
+        assert compat.driver_connection(connection) is None
+
+
+@pytest.mark.django_db(transaction=True)
+def test_in_transaction() -> None:
+    assert compat.in_transaction(connection) is False
+    with transaction.atomic():
+        assert compat.in_transaction(connection) is True
+    transaction.set_autocommit(False)
+    try:
+        assert compat.in_transaction(connection) is True
+    finally:
+        transaction.set_autocommit(True)
+
+
+def test_database_errors_are_djangos() -> None:
+    from django.db import DatabaseError
+
+    driver = compat.driver_connection(connection)
+    with pytest.raises(DatabaseError), compat.database_errors(connection):
+        cursor = driver.cursor()
+        try:
+            cursor.execute("SELECT * FROM mcfields_no_such_table")
+        finally:
+            cursor.close()
+
+
+def test_registered_admins() -> None:
+    registered = dict(compat.registered_admins(admin.site))
+    assert Note in registered and isinstance(registered[Note], admin.ModelAdmin)
