@@ -15,7 +15,8 @@ BASE   := $(VENV)/.mcfields-installed
 WASM   := mcfields/_guest/mcfields.wasm
 # The pinned builder: the editable install compiles the guest with it, and
 # `make wasm` rebuilds with the same one.
-BUILD_REQS := "hatchling>=1.21" "ziglang==0.15.1"
+# (editables: what hatchling needs for an editable install.)
+BUILD_REQS := "hatchling>=1.21" "editables>=0.3" "ziglang==0.15.1"
 # One extra's requirements from pyproject.toml, so that `make test` and
 # `make bench` add their tools without rebuilding the editable install.
 EXTRA_REQS = $(PY) -c "import sys, tomllib; \
