@@ -26,7 +26,8 @@ class NoteAdmin(EncryptedModelAdmin):
 class SignedNoteAdmin(EncryptedModelAdmin):
     list_display = ("title", "signer", "body", "signature")
     search_fields = ("title",)
-    encrypted_upload_fields = ("attachment",)
+    # Both files get an upload input (a read-only empty one would show "None").
+    encrypted_upload_fields = ("attachment", "signature")
 
 
 @admin.register(Contact)
