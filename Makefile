@@ -99,7 +99,11 @@ wheel:
 RELEASE_VENV ?= .venv-release
 dist:
 	test -x $(RELEASE_VENV)/bin/python || $(PYTHON) -m venv $(RELEASE_VENV)
-	$(RELEASE_VENV)/bin/python -m pip install --quiet --only-binary :all: "build>=1.2" "twine>=5"
+	$(RELEASE_VENV)/bin/python -c "import tomllib; \
+		print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['optional-dependencies']['release']))" \
+		> $(RELEASE_VENV)/requirements-release.txt
+	$(RELEASE_VENV)/bin/python -m pip install --quiet --only-binary :all: \
+		-r $(RELEASE_VENV)/requirements-release.txt
 	rm -f dist/mcfields-*
 	$(RELEASE_VENV)/bin/python -m build --outdir dist .
 	$(RELEASE_VENV)/bin/python -m twine check --strict dist/mcfields-*

@@ -12,6 +12,10 @@ Usage::
 
 The output is reproducible: the same inputs give the same bytes, and
 ``guest/wasm.sha256`` records the expected digest.
+
+Offline: the verified sdist and zig's cache live in ``guest/.cache/`` or in
+``MCFIELDS_BUILD_CACHE``; with the sdist there, nothing is downloaded
+(README, "Building offline").
 """
 
 from __future__ import annotations
