@@ -34,10 +34,10 @@ $(PY):
 	$(PYTHON) -m venv $(VENV)
 
 # --no-build-isolation: build with the venv's own hatchling and ziglang
-# instead of installing ziglang (about 50 MB) a second time into pip's
+# instead of installing ziglang (a 94 MB wheel) a second time into pip's
 # temporary build environment.  --only-binary: nothing is compiled here.
 $(BASE): pyproject.toml | $(PY)
-	@echo "== make: installing the build tools (hatchling, ziglang: about 50 MB download)"
+	@echo "== make: installing the build tools (hatchling, ziglang: a 94 MB wheel)"
 	$(PIP) install --only-binary :all: --progress-bar on $(BUILD_REQS)
 	@echo "== make: installing mcfields (editable) with Django and wasmtime,"
 	@echo "         and compiling the WebAssembly guest (Monocypher + guest/shim.c)"
