@@ -26,8 +26,7 @@ class NoteAdmin(EncryptedModelAdmin):
 class SignedNoteAdmin(EncryptedModelAdmin):
     list_display = ("title", "signer", "body", "signature")
     search_fields = ("title",)
-    # Both files get an upload input (a read-only empty one would show "None").
-    encrypted_upload_fields = ("attachment", "signature")
+    encrypted_upload_fields = ("attachment",)
 
 
 @admin.register(Contact)
