@@ -12,6 +12,10 @@ Usage::
 
 The output is reproducible: the same inputs give the same bytes, and
 ``guest/wasm.sha256`` records the expected digest.
+
+Offline: the verified sdist and zig's cache live in ``guest/.cache/`` or in
+``MCFIELDS_BUILD_CACHE``; with the sdist there, nothing is downloaded
+(README, "Building offline").
 """
 
 from __future__ import annotations
@@ -66,18 +70,30 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
+def download_command(dest: Path, *, verbose: bool = False) -> list[str]:
+    """The pip command that fetches the pinned sdist into ``dest``.
+
+    Only Monocypher's sdist comes as source: pip reads its metadata by
+    installing its build requirements (setuptools, Cython) into a temporary
+    environment, and ``--only-binary :all:`` makes those wheels (pip hands
+    the format control on to that environment), so nothing is compiled.
+    The order matters: pip applies ``--only-binary :all:`` first and the
+    named ``--no-binary`` exception after it.
+    """
+    return [
+        sys.executable, "-m", "pip", "download", "--verbose" if verbose else "--quiet",
+        "--no-deps", "--only-binary", ":all:", "--no-binary", SDIST_NAME,
+        "--dest", str(dest), f"{SDIST_NAME}=={SDIST_VERSION}",
+    ]
+
+
 def fetch_sdist() -> Path:
     """Return the verified pymonocypher sdist, downloading it with pip if needed."""
     CACHE_DIR.mkdir(parents=True, exist_ok=True)
     sdist = CACHE_DIR / SDIST_FILE
     if not sdist.exists() or sha256_file(sdist) != SDIST_SHA256:
         with tempfile.TemporaryDirectory() as tmp:
-            cmd = [
-                sys.executable, "-m", "pip", "download", "--quiet", "--no-deps",
-                "--no-binary", SDIST_NAME, "--dest", tmp,
-                f"{SDIST_NAME}=={SDIST_VERSION}",
-            ]
-            result = subprocess.run(cmd, capture_output=True, text=True)
+            result = subprocess.run(download_command(Path(tmp)), capture_output=True, text=True)
             if result.returncode != 0:
                 raise BuildError(f"pip download failed:\n{result.stderr}")
             downloaded = Path(tmp) / SDIST_FILE

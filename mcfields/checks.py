@@ -1,6 +1,14 @@
 """System checks.
 
-``mcfields.E0xx``: settings (registered by ``MCFieldsConfig.ready``).
+``mcfields.E0xx``: settings (registered by ``MCFieldsConfig.ready``).  Key
+problems (E001-E004) are errors under ``manage.py check`` (mcfields' own
+``check`` command marks that run as strict) and warnings (W001-W004) under
+every other command: ``makemigrations``, ``collectstatic`` or ``migrate``
+read and write no encrypted value, so a build pipeline needs no production
+secret.  Whatever seals or opens a value still fails with the same message
+(``conf.get_keyring`` raises ImproperlyConfigured), and ``migrate`` refuses,
+before applying anything, a plan with mcfields' column operations
+(``check_migrate_plan``).
 ``mcfields.E1xx``: options of an encrypted field (run by ``Field.check``),
 and E113, the binding labels of all models together (registered by
 ``MCFieldsConfig.ready``).
@@ -13,7 +21,9 @@ nonce, so equal plaintexts never give equal column values.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from itertools import chain
@@ -21,11 +31,11 @@ from typing import Any
 
 from django.apps import apps
 from django.core import checks
-from django.core.exceptions import FieldDoesNotExist
+from django.core.exceptions import FieldDoesNotExist, ImproperlyConfigured
 
 from ._guest.runtime import MAX_AD_SIZE
 from .binding import pk_text
-from .conf import settings_problems
+from .conf import KEYS_SETTING, get_keyring, settings_problems
 from .crypto import HEADER_SIZE, binding
 from .saving import is_encrypted
 
@@ -80,6 +90,80 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckM
     return [
         checks.Error(p.message, hint=p.hint or None, id=p.id) for p in settings_problems()
     ]
+
+
+# Set while mcfields' ``check`` command runs (see strict_key_checks).
+_STRICT: ContextVar[bool] = ContextVar("mcfields_strict_key_checks", default=False)
+#: The problems that only matter to commands that seal or open values.
+KEY_PROBLEMS = frozenset({"mcfields.E001", "mcfields.E002", "mcfields.E003", "mcfields.E004"})
+
+
+@contextmanager
+def strict_key_checks() -> Iterator[None]:
+    """Report key problems as errors inside the block (``manage.py check``)."""
+    token = _STRICT.set(True)
+    try:
+        yield
+    finally:
+        _STRICT.reset(token)
+
+
+def check_settings_for_command(
+    app_configs: Any = None, **kwargs: Any
+) -> list[checks.CheckMessage]:
+    """The settings check registered with Django (see the module docstring).
+
+    Every problem is an error under ``manage.py check``.  Under other
+    commands a key problem is a warning (``mcfields.W001``-``W004``, same
+    message): Django's system checks run before ``makemigrations``,
+    ``migrate`` or ``collectstatic``, which never touch an encrypted value,
+    and an error there would make a CI job or an image build need the
+    production keys.  ``MCFIELDS_MAX_VALUE_SIZE`` (E005) stays an error: it
+    is no secret.
+    """
+    errors = check_settings(app_configs, **kwargs)
+    if _STRICT.get():
+        return errors
+    relaxed: list[checks.CheckMessage] = []
+    for error in errors:
+        if error.id not in KEY_PROBLEMS:
+            relaxed.append(error)
+            continue
+        relaxed.append(checks.Warning(
+            f"{error.msg} Commands that read or write encrypted values will fail; "
+            "`manage.py check` reports this as an error.",
+            hint=error.hint, id=error.id.replace(".E", ".W", 1),
+        ))
+    return relaxed
+
+
+def check_migrate_plan(plan: Iterable[tuple[Any, bool]] | None) -> None:
+    """Refuse a ``migrate`` plan with mcfields' column operations when the keys
+    are missing or bad, before anything is applied.
+
+    ``EncryptColumn``/``DecryptColumn`` seal or open every row; without this
+    the plan would fail halfway, after the migrations before it.  Plans
+    without them run without keys.  (A ``RunPython`` that saves encrypted
+    values cannot be seen here: it fails on its first seal with the same
+    message.)
+    """
+    from .operations import DecryptColumn, EncryptColumn
+
+    needing = [
+        f"{migration.app_label}.{migration.name}"
+        for migration, _backwards in plan or ()
+        if any(isinstance(op, (EncryptColumn, DecryptColumn)) for op in migration.operations)
+    ]
+    if not needing:
+        return
+    try:
+        get_keyring()
+    except ImproperlyConfigured as exc:
+        raise ImproperlyConfigured(
+            f"Migration {', '.join(needing)} seals or opens encrypted values "
+            f"(mcfields EncryptColumn/DecryptColumn) and needs {KEYS_SETTING}; nothing "
+            f"was migrated. {exc}"
+        ) from None
 
 
 def _names(items: Any) -> list[str]:

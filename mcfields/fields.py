@@ -464,6 +464,19 @@ class EncryptedBinaryField(EncryptedFieldMixin, models.BinaryField):
     def _db_param(self, db_value: Any, connection: Any) -> Any:
         return connection.Database.Binary(db_value)
 
+    def formfield(self, **kwargs: Any) -> Any:
+        """A file upload (``mcfields.forms.EncryptedFileField``) for any
+        ModelForm, used when the field is ``editable=True``.
+
+        Django's BinaryField would give a text input holding the bytes' repr
+        (and raise binascii.Error on input that is not base64).  The size cap
+        is ``MCFIELDS_MAX_VALUE_SIZE``, read when the form is validated.
+        """
+        from .forms import EncryptedFileField
+
+        return super().formfield(**{"form_class": EncryptedFileField, "null": self.null,
+                                    **kwargs})
+
     def _stored_header(self, db_value: Any) -> bytes | None:
         if not isinstance(db_value, (bytes, bytearray, memoryview)):
             return None

@@ -1,7 +1,8 @@
 """`make demo`: what mcfields stores, what the app reads, and what it refuses.
 
 Runs on the demo project's SQLite database (testproject/db.sqlite3, the one
-`make serve` uses): migrates, creates a few rows, shows each encrypted
+`make serve` uses): migrates, creates one row of each demo model (only on
+the first run: running it again adds nothing), shows each encrypted
 column as the database holds it next to what the application reads, moves
 a ciphertext to another row to show that it no longer opens, puts it back,
 and ends with how to open the admin. The plaintexts printed here are the
@@ -13,6 +14,8 @@ from __future__ import annotations
 import os
 import sys
 import textwrap
+import uuid
+from typing import Any
 
 
 def banner(title: str) -> None:
@@ -20,9 +23,49 @@ def banner(title: str) -> None:
     print(f"== {title} " + "=" * max(0, 70 - len(title)))
 
 
+def count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
 def short(value: object, width: int = 60) -> str:
     text = repr(value)
     return text if len(text) <= width else text[: width - 3] + "..."
+
+
+# Fixed identities make the demo idempotent: each run finds the rows of the
+# previous one instead of adding more (`make demo` twice, then `make serve`).
+CONTACT_ID = uuid.UUID("5f0c6f8e-2d1b-4c1e-9a51-6d0e4b7f3a10")
+
+
+def demo_rows() -> tuple[Any, Any, Any, Any, Any]:
+    """One row of each demo model (two notes), created on the first run."""
+    from testproject.demo.models import Comment, Contact, Note, SignedNote
+
+    note, _ = Note.objects.get_or_create(
+        title="Visit 2026-11-24",
+        defaults={"body": "Patient reports mild headache; prescribed rest.",
+                  "attachment": b"%PDF-1.7 scanned referral letter"},
+    )
+    other, _ = Note.objects.get_or_create(
+        title="Visit 2026-11-25", defaults={"body": "Follow-up: all clear."},
+    )
+    signed, _ = SignedNote.objects.get_or_create(
+        title="Referral 2026-11-26",
+        defaults={"body": "Referred to neurology for a second opinion.",
+                  "signer": "Dr. Grace Hopper",
+                  "attachment": b"%PDF-1.7 referral form",
+                  "signature": b"demo signature: Dr. Grace Hopper, 2026-11-26"},
+    )
+    contact, _ = Contact.objects.get_or_create(
+        id=CONTACT_ID,
+        defaults={"name": "Ada", "email": "ada@example.org", "phone": "+44 20 7946 0958",
+                  "remarks": "prefers email", "photo": b"\x89PNG demo photo"},
+    )
+    comment, _ = Comment.objects.get_or_create(
+        note=note,
+        defaults={"text": "Call back on Monday.", "remarks": "internal"},
+    )
+    return note, other, signed, contact, comment
 
 
 def main() -> int:
@@ -35,7 +78,7 @@ def main() -> int:
 
     from mcfields import DecryptionError
     from mcfields.conf import get_keyring
-    from testproject.demo.models import Contact, Note
+    from testproject.demo.models import Comment, Contact, Note, SignedNote
 
     banner(f"1. migrate (SQLite: {connection.settings_dict['NAME']})")
     call_command("migrate", interactive=False, verbosity=0)
@@ -43,25 +86,24 @@ def main() -> int:
     print(f"sealing key id: {get_keyring().primary.id_hex} "
           f"({len(get_keyring().keys)} key(s) configured in MCFIELDS_KEYS)")
 
-    banner("2. create rows (a BigAutoField pk and a UUID pk)")
-    note = Note.objects.create(
-        title="Visit 2026-11-24",
-        body="Patient reports mild headache; prescribed rest.",
-        attachment=b"%PDF-1.7 scanned referral letter",
-    )
-    contact = Contact.objects.create(
-        name="Ada", email="ada@example.org", phone="+44 20 7946 0958",
-        remarks="prefers email",
-    )
-    other = Note.objects.create(title="Visit 2026-11-25", body="Follow-up: all clear.")
-    print(f"Note pk={note.pk}, Note pk={other.pk}, Contact pk={contact.pk}")
+    banner("2. rows in every demo model (created once; a rerun finds them)")
+    note, other, signed, contact, comment = demo_rows()
+    print(f"Note pk={note.pk}, Note pk={other.pk}, SignedNote pk={signed.pk}")
+    print(f"Contact pk={contact.pk}, Comment pk={comment.pk} on Note pk={note.pk}")
+    print(f"rows: {count(Note.objects.count(), 'note')} (signed ones included), "
+          f"{count(SignedNote.objects.count(), 'signed note')}, "
+          f"{count(Contact.objects.count(), 'contact')}, "
+          f"{count(Comment.objects.count(), 'comment')}")
 
     banner("3. what the database holds vs what the app reads")
     rows = [
         ("demo_note", "body", "id", note.pk, Note, "body"),
         ("demo_note", "attachment", "id", note.pk, Note, "attachment"),
+        ("demo_signednote", "signer", "note_ptr_id", signed.pk, SignedNote, "signer"),
+        ("demo_signednote", "signature", "note_ptr_id", signed.pk, SignedNote, "signature"),
         ("demo_contact", "email", "id", contact.pk.hex, Contact, "email"),
         ("demo_contact", "phone", "id", contact.pk.hex, Contact, "phone"),
+        ("demo_comment", "text", "id", comment.pk, Comment, "text"),
     ]
     for table, column, pk_col, db_pk, model, attr in rows:
         with connection.cursor() as cursor:

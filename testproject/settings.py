@@ -29,6 +29,8 @@ INSTALLED_APPS = [
     "tests.rotation.rotapp",
     "tests.adoption.adoptapp",
     "tests.writes.writeapp",
+    # Editable encrypted binary fields for the forms and DRF tests.
+    "tests.forms.formsapp",
 ]
 
 MIDDLEWARE = [

@@ -119,12 +119,52 @@ def _display_source(model_admin: Any, item: Any) -> Any:
     return attr
 
 
+# What a plain ModelAdmin (no EncryptedAdminMixin) does with an option that
+# reaches an encrypted field: it hands it to the database, and the field
+# refuses the lookup or the ordering (FieldError), so the change list answers
+# with a server error.  (option, id, what fails)
+_PLAIN_RULES: dict[str, tuple[str, str]] = {
+    "search_fields": ("mcfields.E211", "every search on the change list"),
+    "ordering": ("mcfields.E212", "every change-list page"),
+    "list_filter": ("mcfields.E213", "every change-list page"),
+}
+
+
+def _plain_admin_errors(site: Any, model: Any, model_admin: Any) -> list[checks.CheckMessage]:
+    """mcfields.E211-E213: options of a plain ModelAdmin that would be a 500."""
+    errors: list[checks.CheckMessage] = []
+    where = type(model_admin).__qualname__
+    for option, item, shown, path in _candidates(model_admin):
+        if option not in _PLAIN_RULES:
+            continue
+        field = resolve_encrypted_path(model, path)
+        if field is None:
+            continue
+        id_, fails = _PLAIN_RULES[option]
+        errors.append(checks.Error(
+            f"{where}.{option}[{item}] ({shown!r}) reaches encrypted field {_label(field)}, "
+            f"and {where} (admin site {site.name!r}) does not use "
+            "mcfields.admin.EncryptedAdminMixin: the database holds only ciphertext and "
+            f"refuses it, so {fails} would be a server error (500).",
+            hint=(
+                f"Register {model._meta.label} with mcfields.admin.EncryptedModelAdmin (or put "
+                "EncryptedAdminMixin first in the bases), which leaves the encrypted field "
+                f"out, or remove {shown!r} from {option}."
+            ),
+            obj=type(model_admin),
+            id=id_,
+        ))
+    return errors
+
+
 @checks.register(checks.Tags.admin)
 def check_admin_registrations(app_configs: Any = None, **kwargs: Any) -> list:
-    from .options import EncryptedAdminMixin  # the options import this module
-
-    """mcfields.W210: a model with encrypted fields under a plain ModelAdmin."""
+    """mcfields.W210: a model with encrypted fields under a plain ModelAdmin;
+    mcfields.E211-E213: such an admin's search_fields, ordering or list_filter
+    reaches an encrypted field (a server error at run time)."""
     from django.contrib.admin.sites import all_sites
+
+    from .options import EncryptedAdminMixin  # the options import this module
 
     found = []
     for site in all_sites:
@@ -138,10 +178,12 @@ def check_admin_registrations(app_configs: Any = None, **kwargs: Any) -> list:
                     f"{model._meta.label} has encrypted fields but is registered on admin "
                     f"site {site.name!r} with {type(model_admin).__qualname__}, which does "
                     "not use mcfields.admin.EncryptedAdminMixin: binary values show as "
-                    "bytes, and a row that fails to open raises a server error.",
+                    "bytes, a search, sort or filter on an encrypted field is a server "
+                    "error, and so is a row that fails to open.",
                     hint="Register it with mcfields.admin.EncryptedModelAdmin.",
                     obj=type(model_admin),
                     id="mcfields.W210",
                 )
             )
+            found.extend(_plain_admin_errors(site, model, model_admin))
     return found

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 
-import monocypher
 import pytest
 from Crypto.Cipher import ChaCha20
 
@@ -48,7 +47,10 @@ def assert_absent(guest: Guest, **secrets: bytes) -> None:
 
 def internal_secrets(key: bytes, nonce: bytes, prefix: str = "") -> dict[str, bytes]:
     """Secrets Monocypher derives inside crypto_aead_lock/unlock."""
-    subkey = monocypher.chacha20_h(key, nonce[:16])
+    # HChaCha20(key, nonce[:16]), as monocypher.chacha20_h: pycryptodome's
+    # XChaCha20 helper (argument order key, nonce), so the test extra needs
+    # no pymonocypher (PyNaCl has no HChaCha20 binding).
+    subkey = bytes(ChaCha20._HChaCha20(key, nonce[:16]))
     poly_key = ChaCha20.new(key=subkey, nonce=bytes(4) + nonce[16:]).encrypt(bytes(32))
     return {prefix + "hchacha_subkey": subkey, prefix + "poly1305_key": poly_key}
 
