@@ -140,10 +140,15 @@ def test_new_row_with_an_upload():
 
 @pytest.fixture
 def broken(doc) -> Document:
-    """``doc`` with notes and scan copied from another row: they fail to open."""
+    """``doc`` with values that fail to open: notes copied from another row,
+    scan sealed under a key that is not configured (a binary value is not
+    opened to show its size, so the form finds what the envelope tells:
+    docs/ADMIN.md)."""
     other = Document.objects.create(title="o", notes="other notes", scan=b"other scan")
     set_raw(doc.pk, "notes", raw(other.pk, "notes"))
-    set_raw(doc.pk, "scan", raw(other.pk, "scan"))
+    scan = bytearray(raw(other.pk, "scan"))
+    scan[1] ^= 0xFF  # the key id: no configured key has it
+    set_raw(doc.pk, "scan", bytes(scan))
     return doc
 
 
