@@ -45,6 +45,8 @@ from typing import Any
 import wasmtime
 
 from ..exceptions import GuestError, ValueTooLargeError
+from .calls import U32 as _U32
+from .calls import WASM32_LIMIT, UncheckedCaller, call_public
 
 KEY_SIZE = 32
 NONCE_SIZE = 24
@@ -61,8 +63,6 @@ BLAKE2B_MAX_SIZE = 64
 #: fresh guest next time.  Below it, memory is kept for reuse.
 RETIRE_MEMORY_SIZE = 4 << 20
 PAGE_SIZE = 1 << 16
-WASM32_LIMIT = 1 << 32
-_U32 = 0xFFFFFFFF
 
 # Return codes of the guest (guest/shim.c).
 MC_OK = 0
@@ -91,13 +91,6 @@ def wasm_bytes() -> bytes:
             "mcfields/_guest/mcfields.wasm is missing: build it with "
             "`python guest/build.py` (or install mcfields from a wheel)"
         ) from None
-
-
-def _to_i32(value: int) -> int:
-    """An unsigned 32-bit address or length as the signed i32 wasm passes."""
-    if not 0 <= value <= _U32:
-        raise GuestError(f"value {value} does not fit in an unsigned 32-bit guest word")
-    return value - WASM32_LIMIT if value > 0x7FFFFFFF else value
 
 
 def _cache_dir() -> Path | None:
@@ -281,84 +274,6 @@ def _retire(guest: Guest) -> None:
         spares[:] = [g for g in spares if g is not guest]
 
 
-class _UncheckedCaller:
-    """Calls exports through ``wasmtime_func_call_unchecked``."""
-
-    def __init__(self, store: wasmtime.Store) -> None:
-        from wasmtime import _bindings as ffi
-
-        address = ctypes.cast(ffi.dll.wasmtime_func_call_unchecked, ctypes.c_void_p).value
-        # Our own prototype with plain integer arguments: no per-call ctypes
-        # conversions, and the GIL is released during the call.
-        prototype = ctypes.CFUNCTYPE(
-            ctypes.c_void_p,  # wasmtime_error_t *
-            ctypes.c_void_p,  # wasmtime_context_t *
-            ctypes.c_void_p,  # const wasmtime_func_t *
-            ctypes.c_void_p,  # wasmtime_val_raw_t *args_and_results
-            ctypes.c_size_t,
-            ctypes.c_void_p,  # wasm_trap_t **
-        )
-        self._fn = prototype(address)
-        self._ffi = ffi
-        self._store = store
-        self._context = ctypes.cast(store._context(), ctypes.c_void_p).value
-        self._raw = (ffi.wasmtime_val_raw_t * 4)()
-        self._raw_address = ctypes.addressof(self._raw)
-        # i32 slots of the raw values, 16 bytes apart.
-        stride = ctypes.sizeof(ffi.wasmtime_val_raw_t) // 4
-        self._slots = (ctypes.c_int32 * (4 * stride)).from_buffer(self._raw)
-        self._stride = stride
-        self._trap = ctypes.c_void_p()
-        self._trap_address = ctypes.addressof(self._trap)
-
-    def address_of(self, func: wasmtime.Func) -> int:
-        return ctypes.addressof(func._func)
-
-    def __call__(self, func_address: int, *args: int) -> int:
-        slots, stride = self._slots, self._stride
-        for i, arg in enumerate(args):
-            slots[i * stride] = _to_i32(arg)
-        error = self._fn(self._context, func_address, self._raw_address, 4, self._trap_address)
-        if error or self._trap.value:
-            self._raise(error)
-        return slots[0]
-
-    def bind3(self, func_address: int) -> Callable[[int, int, int], int]:
-        """A caller for one (i32, i32, i32) -> i32 export: the seal/open hot
-        path, without the generic loop (about 1 µs less per call).
-
-        Arguments must already be unsigned 32-bit values (the frame address
-        and lengths the host computed and checked).
-        """
-        slots, fn, context = self._slots, self._fn, self._context
-        raw, trap_at, trap = self._raw_address, self._trap_address, self._trap
-        second, third = self._stride, 2 * self._stride
-        fail = self._raise
-
-        def call(a: int, b: int, c: int) -> int:
-            slots[0] = a - WASM32_LIMIT if a > 0x7FFFFFFF else a
-            slots[second] = b - WASM32_LIMIT if b > 0x7FFFFFFF else b
-            slots[third] = c - WASM32_LIMIT if c > 0x7FFFFFFF else c
-            error = fn(context, func_address, raw, 4, trap_at)
-            if error or trap.value:
-                fail(error)
-            return slots[0]
-
-        return call
-
-    def _raise(self, error: int | None) -> None:
-        if error:
-            err = wasmtime.WasmtimeError._from_ptr(
-                ctypes.cast(error, ctypes.POINTER(self._ffi.wasmtime_error_t))
-            )
-            raise GuestError(f"wasmtime error in the guest: {err}")
-        trap = wasmtime.Trap._from_ptr(
-            ctypes.cast(self._trap.value, ctypes.POINTER(self._ffi.wasm_trap_t))
-        )
-        self._trap.value = None
-        raise GuestError(f"the guest trapped: {trap.message}")
-
-
 class Guest:
     """One instance of the guest with its own Store; use from one thread only.
 
@@ -402,10 +317,10 @@ class Guest:
         self._memory: wasmtime.Memory = exports["memory"]
         self._funcs: dict[str, wasmtime.Func] = {name: exports[name] for name in _EXPORTS}
 
-        self._caller: _UncheckedCaller | None = None
+        self._caller: UncheckedCaller | None = None
         if unchecked is None or unchecked:
             try:
-                self._caller = _UncheckedCaller(store)
+                self._caller = UncheckedCaller(store)
             except (ImportError, AttributeError):
                 if unchecked:
                     raise
@@ -430,7 +345,7 @@ class Guest:
         if caller is None:
             # Not a bound method of self: a Guest -> partial -> Guest cycle
             # would keep a dropped guest's Store until a cyclic collection.
-            return functools.partial(_call_public, self._funcs[name], self._store)
+            return functools.partial(call_public, self._funcs[name], self._store)
         address = caller.address_of(self._funcs[name])
         if _EXPORTS[name][0] == 3:
             return caller.bind3(address)  # mc_seal / mc_open: the hot path
@@ -626,12 +541,3 @@ class Guest:
             raise
         finally:
             self._busy = False
-
-
-def _call_public(func: wasmtime.Func, store: wasmtime.Store, *args: int) -> int:
-    try:
-        return int(func(store, *(_to_i32(a) for a in args)))
-    except wasmtime.Trap as exc:
-        raise GuestError(f"the guest trapped: {exc.message}") from None
-    except wasmtime.WasmtimeError as exc:
-        raise GuestError(f"wasmtime error in the guest: {exc}") from None
