@@ -38,7 +38,14 @@ class MCFieldsConfig(AppConfig):
         # The model hooks (from_db, insert binding) are installed by
         # mcfields.fields on class_prepared, as each model class is created:
         # ready() runs after the models are imported, too late for that.
+        # Django REST Framework: ModelSerializer maps the encrypted fields to
+        # mcfields' serializer fields as soon as both apps are installed.
+        from django.apps import apps
+
         from . import fields  # noqa: F401
+
+        if apps.is_installed("rest_framework"):
+            from . import drf  # noqa: F401 - registers on import
 
         # Load wasmtime's compiled guest now rather than on the first seal
         # of the process (DESIGN P4: first seal <= 30 ms). With the compiled

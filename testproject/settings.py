@@ -5,6 +5,7 @@ server described by the usual libpq variables (PGHOST, PGPORT, PGUSER,
 PGPASSWORD, PGDATABASE); `.ci/run` starts one.
 """
 
+import importlib.util
 import os
 from pathlib import Path
 
@@ -32,6 +33,10 @@ INSTALLED_APPS = [
     # Editable encrypted binary fields for the forms and DRF tests.
     "tests.forms.formsapp",
 ]
+# Django REST Framework when it is installed (the test extra; `make demo`
+# installs without it): mcfields registers its serializer fields then.
+if importlib.util.find_spec("rest_framework") is not None:
+    INSTALLED_APPS.append("rest_framework")
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",

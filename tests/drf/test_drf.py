@@ -113,3 +113,25 @@ def test_list_with_a_row_that_fails_to_open_is_a_clear_error(api):
     assert "fine" not in response.content.decode() and "will not" not in response.content.decode()
     # The good row alone still reads.
     assert api.get(f"{URL}{good.pk}/").json()["notes"] == "fine"
+
+
+def test_fields_are_registered_when_rest_framework_is_installed() -> None:
+    """No import of mcfields.drf needed: "rest_framework" in INSTALLED_APPS
+    is enough (a fresh process, so no test module has imported it)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = (
+        "import django; django.setup(); import sys\n"
+        "from rest_framework.serializers import ModelSerializer\n"
+        "from mcfields.fields import EncryptedBinaryField, EncryptedTextField\n"
+        "mapping = ModelSerializer.serializer_field_mapping\n"
+        "print(mapping[EncryptedBinaryField].__module__, mapping[EncryptedTextField].__name__)\n"
+    )
+    root = Path(__file__).resolve().parents[2]
+    out = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True,
+                         text=True, check=True,
+                         env={**__import__("os").environ,
+                              "DJANGO_SETTINGS_MODULE": "testproject.settings"})
+    assert out.stdout.split() == ["mcfields.drf", "EncryptedCharField"]
