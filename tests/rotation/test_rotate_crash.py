@@ -178,7 +178,7 @@ def test_process_exit_status_on_bad_rows(shared_db: SharedDB, keys: Keys, damage
 
     result = shared_db.run(keys=[keys.new, keys.old])
     assert result.returncode == 1
-    assert "1 values failed to open" in result.stderr
+    assert "1 value failed to open" in result.stderr
     assert "rotapp.Secret.text pk=42" in result.stderr
     after = {r[0]: r for r in read_secret(shared_db, conn)}
     assert after[42][1] == bad

@@ -267,7 +267,7 @@ class Command(BaseCommand):
         failures = report.failures
         if failures:
             self.stderr.write(style.ERROR(
-                f"{len(failures):,} values failed to open and were left untouched:"
+                f"{_values(len(failures))} failed to open and were left untouched:"
             ))
             limit = None if verbosity >= 2 else _LIST_FAILURES
             for failure in failures[:limit]:
@@ -302,7 +302,12 @@ class Command(BaseCommand):
             return
         if report.failures:
             raise CommandError(
-                f"{len(report.failures):,} values failed to open (listed above)", returncode=1
+                f"{_values(len(report.failures))} failed to open (listed above)", returncode=1
             )
         if report.mode == Mode.ROTATE and not report.gave_up and verbosity >= 1:
             self.stdout.write(self.style.SUCCESS("Done."))
+
+
+def _values(count: int) -> str:
+    """"1 value", "2 values": the summary is read by people."""
+    return f"{count:,} value{'' if count == 1 else 's'}"
