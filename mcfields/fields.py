@@ -1,8 +1,14 @@
-"""``EncryptedTextField`` and ``EncryptedBinaryField``.
+"""The encrypted model fields.
 
-Each value is sealed with the first configured key, bound to its column
-(the binding label) and its row (the pk) as associated data, and stored as
-an envelope: ASCII text in a text column, or bytes in a binary column.
+:class:`EncryptedField` encrypts any concrete Django field type, composed
+like ``ArrayField(base_field)``: the base field gives the Python type, its
+``to_python``, validators and form field; the encrypted field seals the
+value, bound to its column (the binding label) and its row (the pk) as
+associated data, and stores the envelope in a text column (``mcf1:...``,
+the default) or a binary one (``storage="binary"``, see
+:mod:`mcfields.storage`).  The bytes sealed for each type are given by
+:mod:`mcfields.plaintext`.  The named fields (``EncryptedCharField``,
+``EncryptedIntegerField``...) are thin definitions over it.
 
 * Saving (``pre_save``): the value on the instance is sealed for the
   instance's pk and handed to the query; the instance keeps its plaintext.
@@ -15,74 +21,152 @@ an envelope: ASCII text in a text column, or bytes in a binary column.
 
 from __future__ import annotations
 
-import base64
-import binascii
-import datetime
-import uuid
-from decimal import Decimal
 from typing import Any
 
 from django.core import checks
-from django.core.exceptions import FieldError
+from django.core.exceptions import FieldError, ValidationError
 from django.db import models
 from django.db.models.expressions import Case
 from django.db.models.signals import class_prepared
 
 from . import conf
+from . import plaintext as codecs
+from . import storage as _storage
 from .binding import canonical_pk
 from .compat import PlaceholderHooks, upsert_options
-from .crypto import binding, from_text, to_text
-from .crypto.envelope import HEADER_SIZE, TEXT_PREFIX, VERSION
+from .crypto import binding
 from .descriptors import EncryptedDescriptor
 from .exceptions import DecryptionError, ValueTooLargeError
 from .lookups import EncryptedExact, IsNull, refusal
 from .saving import ForSave, install, is_encrypted, is_pending, local_encrypted
 from .sealed import NOTHING, UNBOUND, Sealed, cached
 
-__all__ = ["EncryptedBinaryField", "EncryptedTextField", "encrypted_fields", "refuse_upsert"]
+__all__ = [
+    "EncryptedBigIntegerField", "EncryptedBinaryField", "EncryptedBooleanField",
+    "EncryptedCharField", "EncryptedDateField", "EncryptedDateTimeField",
+    "EncryptedDecimalField", "EncryptedEmailField", "EncryptedField", "EncryptedFloatField",
+    "EncryptedIntegerField", "EncryptedJSONField", "EncryptedPositiveIntegerField",
+    "EncryptedTextField", "EncryptedTimeField", "EncryptedURLField", "EncryptedUUIDField",
+    "encrypted_fields", "refuse_upsert",
+]
 
 _USE_MANAGER = (
     "Use mcfields.EncryptedManager (objects = EncryptedManager()) for QuerySet.update(), "
     "bulk_update() and bulk_create(), or assign the value and call save()."
 )
-# Plaintext types that cannot change after a save (see ``remember``).
-_IMMUTABLE = frozenset({str, bytes, int, float, bool, Decimal, uuid.UUID,
-                        datetime.date, datetime.datetime, datetime.time, datetime.timedelta})
-# The text-form prefix of the first base64 characters that cover the header.
-_HEADER_CHARS = len(TEXT_PREFIX) + 8
+# Options of Field that describe the column's value as a whole; the base
+# field mirrors them so that its form field and to_python agree.
+_MIRRORED = ("null", "blank", "default", "verbose_name", "help_text", "choices")
 
 
-class EncryptedFieldMixin(PlaceholderHooks):
-    """What both fields share: binding, sealing, opening, lookups, checks."""
+class EncryptedField(PlaceholderHooks, models.Field):
+    """Encrypts a value of ``base_field``'s type, bound to its row.
+
+    ``EncryptedField(models.DateField())`` stores a sealed date: the value
+    goes through the base field's ``to_python`` and validators, forms use
+    the base field's form field, and the column holds only the envelope.
+    Options: ``context=`` pins the binding label; ``storage=`` is
+    ``"text"`` (default) or ``"binary"``.  The named fields set
+    :attr:`base_class` and :attr:`base_options` instead of taking a
+    ``base_field`` argument.
+    """
 
     _mcfields_encrypted = True
     descriptor_class = EncryptedDescriptor
-    #: The value an INSERT carries before a database-assigned pk is known.
-    placeholder: ForSave
+    #: Named fields: the base field's class, built from ``base_options``.
+    base_class: type[models.Field] | None = None
+    #: Named fields: the constructor options that belong to the base field.
+    base_options: tuple[str, ...] = ()
+    default_storage = "text"
 
-    # These come from the Django field class the mixin is combined with.
-    name: str
-    attname: str
-    column: str
-    model: type[models.Model]
-    null: bool
-
-    def __init__(self, *args: Any, context: str | None = None, **kwargs: Any) -> None:
+    def __init__(self, base_field: models.Field | None = None, *,
+                 context: str | None = None, storage: str | None = None,
+                 **kwargs: Any) -> None:
+        if base_field is None:
+            if self.base_class is None:
+                raise TypeError("EncryptedField() needs a base field, e.g. "
+                                "EncryptedField(models.DateField())")
+            base_field = self.base_class(
+                **{name: kwargs.pop(name) for name in self.base_options if name in kwargs}
+            )
+        elif self.base_class is not None:
+            raise TypeError(f"{type(self).__name__} builds its own base field; pass its "
+                            f"options ({', '.join(self.base_options) or 'none'}) instead")
+        self.base_field = base_field
         self.context = context
-        super().__init__(*args, **kwargs)  # type: ignore[call-arg]
+        self.storage_name = storage
+        self.storage = _storage.storage_named(storage or self.default_storage)
+        self.plaintext_codec = codecs.codec_for(base_field)
+        self.empty_strings_allowed = base_field.empty_strings_allowed
+        self.empty_values = list(base_field.empty_values)
+        super().__init__(**kwargs)
+        self._mirror()
+
+    def _mirror(self) -> None:
+        for option in _MIRRORED:
+            setattr(self.base_field, option, getattr(self, option))
+
+    @property
+    def description(self) -> str:  # type: ignore[override]
+        return f"{self.base_field.description} sealed with XChaCha20-Poly1305"
+
+    @property
+    def placeholder(self) -> ForSave:
+        """The value an INSERT carries before a database-assigned pk is known."""
+        return ForSave(self.storage.placeholder)
+
+    def set_attributes_from_name(self, name: str) -> None:
+        super().set_attributes_from_name(name)
+        self.base_field.set_attributes_from_name(name)
+        self._mirror()
 
     def contribute_to_class(
         self, cls: type[models.Model], name: str, *args: Any, **kw: Any
     ) -> None:
         # A field copied from an abstract base must not keep the base's label.
         self.__dict__.pop("_label", None)
-        super().contribute_to_class(cls, name, *args, **kw)  # type: ignore[misc]
+        super().contribute_to_class(cls, name, *args, **kw)
+        self.base_field.model = cls
+
+    def get_internal_type(self) -> str:
+        # The column holds the envelope: a text or binary column, whatever
+        # the base field's own column type would be.
+        return self.storage.internal_type
 
     def deconstruct(self) -> tuple[str, str, list[Any], dict[str, Any]]:
-        name, path, args, kwargs = super().deconstruct()  # type: ignore[misc]
+        name, path, args, kwargs = super().deconstruct()
+        if self.base_class is None:
+            kwargs["base_field"] = self.base_field.clone()
+        else:
+            for option in self.base_options:
+                value = getattr(self.base_field, option, None)
+                if value is not None:
+                    kwargs[option] = value
         if self.context is not None:
             kwargs["context"] = self.context
+        if self.storage_name is not None:
+            kwargs["storage"] = self.storage_name
         return name, path, args, kwargs
+
+    # -- the base field's value semantics ------------------------------------------
+
+    def to_python(self, value: Any) -> Any:
+        if value is None or type(value) is Sealed:
+            return value
+        return self.base_field.to_python(value)
+
+    def run_validators(self, value: Any) -> None:
+        super().run_validators(value)
+        if value not in self.empty_values:
+            # max_length, email/URL syntax, decimal digits, integer range...
+            self.base_field.run_validators(value)
+
+    def formfield(self, **kwargs: Any) -> Any:
+        return self.base_field.formfield(**kwargs)
+
+    def value_to_string(self, obj: models.Model) -> Any:
+        # dumpdata: the plaintext, as the base field would serialize it.
+        return self.base_field.value_to_string(obj)
 
     # -- binding -------------------------------------------------------------------
 
@@ -216,7 +300,7 @@ class EncryptedFieldMixin(PlaceholderHooks):
         write the new content, as Django's own fields do.  Such values stay
         on the instance as they are and are sealed again on every save.
         """
-        if type(plaintext) in _IMMUTABLE:
+        if type(plaintext) in codecs.IMMUTABLE:
             instance.__dict__[self.attname] = cached(for_save.db, self, pk, plaintext)
 
     def _same_column(self, other: Any) -> bool:
@@ -366,103 +450,86 @@ class EncryptedFieldMixin(PlaceholderHooks):
 
         return check_field(self)
 
-    # -- type-specific parts --------------------------------------------------------------
+    # -- type and storage ------------------------------------------------------------
 
     def _to_bytes(self, value: Any) -> bytes:
-        raise NotImplementedError
+        """The plaintext bytes of ``value`` (mcfields.plaintext)."""
+        codec = self.plaintext_codec
+        if codec is None:
+            raise TypeError(self._no_codec())
+        try:
+            return codec.to_bytes(self.base_field, value)
+        except (TypeError, ValueError, ValidationError) as exc:
+            reason = exc.messages[0] if isinstance(exc, ValidationError) else str(exc)
+            del value, exc  # not in the error report's locals
+            raise TypeError(f"{self.model._meta.label}.{self.name} {reason}") from None
 
-    def _from_bytes(self, plaintext: bytes) -> Any:
-        raise NotImplementedError
+    def _from_bytes(self, data: bytes) -> Any:
+        codec = self.plaintext_codec
+        if codec is None:
+            raise DecryptionError(self._no_codec())
+        try:
+            return codec.from_bytes(self.base_field, data)
+        except (ValueError, TypeError):  # UnicodeDecodeError is a ValueError
+            del data
+            raise DecryptionError(
+                f"the opened value is not a valid {codec.name} encoding"
+            ) from None
+
+    def _no_codec(self) -> str:
+        return (f"{type(self).__name__} cannot encrypt a {type(self.base_field).__name__}: "
+                "no plaintext encoding is registered for it (mcfields.plaintext.register)")
 
     def _from_envelope(self, envelope: bytes) -> Any:
-        raise NotImplementedError
+        return self.storage.encode(envelope)
 
     def _to_envelope(self, db_value: Any) -> bytes:
-        raise NotImplementedError
+        return self.storage.decode(db_value)
 
     def _db_param(self, db_value: Any, connection: Any) -> Any:
-        return db_value
+        return self.storage.db_param(db_value, connection)
 
     def stored_key_id(self, db_value: Any) -> bytes | None:
         """The key id in a stored value's header, decoding only the header
         (None when it is not an envelope header); rotation and saving use it
         to skip values already under the first key without decoding them."""
-        head = self._stored_header(db_value)
-        if head is None or len(head) < HEADER_SIZE or head[0] != VERSION:
-            return None
-        return head[1:HEADER_SIZE]
-
-    def _stored_header(self, db_value: Any) -> bytes | None:
-        raise NotImplementedError
+        head = self.storage.header(db_value)
+        return None if head is None else head[1:]
 
 
-class EncryptedTextField(EncryptedFieldMixin, models.TextField):
-    """A ``str`` value, stored as an ASCII envelope (``mcf1:...``) in a text column."""
-
-    description = "Text sealed with XChaCha20-Poly1305, bound to its row"
-    placeholder = ForSave("")
-
-    def _to_bytes(self, value: Any) -> bytes:
-        if not isinstance(value, str):
-            if isinstance(value, (bytes, bytearray, memoryview, Sealed)):
-                kind = type(value).__name__
-                del value  # not in the error report's locals
-                raise TypeError(f"{self.model._meta.label}.{self.name} holds text, not {kind}")
-            value = str(value)  # as TextField.to_python does for ints etc.
-        return value.encode("utf-8")
-
-    def _from_bytes(self, plaintext: bytes) -> str:
-        try:
-            return plaintext.decode("utf-8")
-        except UnicodeDecodeError:
-            raise DecryptionError("the opened value is not UTF-8 text") from None
-
-    def _from_envelope(self, envelope: bytes) -> str:
-        return to_text(envelope)
-
-    def _to_envelope(self, db_value: Any) -> bytes:
-        return from_text(db_value)
-
-    def _stored_header(self, db_value: Any) -> bytes | None:
-        if not isinstance(db_value, str) or not db_value.startswith(TEXT_PREFIX):
-            return None
-        try:
-            return base64.urlsafe_b64decode(db_value[len(TEXT_PREFIX):_HEADER_CHARS])
-        except (binascii.Error, ValueError):
-            return None
+# -- the named fields: one short definition each ---------------------------------------
 
 
-class EncryptedBinaryField(EncryptedFieldMixin, models.BinaryField):
-    """A ``bytes`` value, stored as the raw envelope in a binary column.
+class EncryptedTextField(EncryptedField):
+    """A ``str``, stored as an ASCII envelope (``mcf1:...``) in a text column."""
 
-    Like Django's ``BinaryField`` it is not editable in forms by default.
+    base_class = models.TextField
+    base_options = ("max_length",)
+
+
+class EncryptedBinaryField(EncryptedField):
+    """``bytes``, stored as the raw envelope in a binary column.
+
+    Like Django's ``BinaryField`` it is not editable in forms by default;
+    with ``editable=True`` its form field is a file upload.
     """
 
-    description = "Bytes sealed with XChaCha20-Poly1305, bound to its row"
-    placeholder = ForSave(b"")
+    base_class = models.BinaryField
+    base_options = ("max_length",)
+    default_storage = "binary"
 
-    def _to_bytes(self, value: Any) -> bytes:
-        if isinstance(value, bytes):
-            return value
-        if isinstance(value, (bytearray, memoryview)):
-            return bytes(value)
-        kind = type(value).__name__
-        del value  # not in the error report's locals
-        raise TypeError(f"{self.model._meta.label}.{self.name} holds bytes, not {kind}")
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("editable", False)
+        super().__init__(*args, **kwargs)
 
-    def _from_bytes(self, plaintext: bytes) -> bytes:
-        return plaintext
-
-    def _from_envelope(self, envelope: bytes) -> bytes:
-        return envelope
-
-    def _to_envelope(self, db_value: Any) -> bytes:
-        if isinstance(db_value, (bytes, bytearray, memoryview)):
-            return bytes(db_value)
-        raise DecryptionError("stored value is not binary")
-
-    def _db_param(self, db_value: Any, connection: Any) -> Any:
-        return connection.Database.Binary(db_value)
+    def deconstruct(self) -> tuple[str, str, list[Any], dict[str, Any]]:
+        name, path, args, kwargs = super().deconstruct()
+        # editable=False is this field's default, as it is BinaryField's.
+        if kwargs.get("editable") is False:
+            del kwargs["editable"]
+        else:
+            kwargs["editable"] = True
+        return name, path, args, kwargs
 
     def formfield(self, **kwargs: Any) -> Any:
         """A file upload (``mcfields.forms.EncryptedFileField``) for any
@@ -474,13 +541,69 @@ class EncryptedBinaryField(EncryptedFieldMixin, models.BinaryField):
         """
         from .forms import EncryptedFileField
 
-        return super().formfield(**{"form_class": EncryptedFileField, "null": self.null,
-                                    **kwargs})
+        return models.Field.formfield(self, **{"form_class": EncryptedFileField,
+                                               "null": self.null, **kwargs})
 
-    def _stored_header(self, db_value: Any) -> bytes | None:
-        if not isinstance(db_value, (bytes, bytearray, memoryview)):
-            return None
-        return bytes(db_value[:HEADER_SIZE])
+
+class EncryptedCharField(EncryptedField):
+    base_class = models.CharField
+    base_options = ("max_length",)
+
+
+class EncryptedEmailField(EncryptedField):
+    base_class = models.EmailField
+    base_options = ("max_length",)
+
+
+class EncryptedURLField(EncryptedField):
+    base_class = models.URLField
+    base_options = ("max_length",)
+
+
+class EncryptedIntegerField(EncryptedField):
+    base_class = models.IntegerField
+
+
+class EncryptedBigIntegerField(EncryptedField):
+    base_class = models.BigIntegerField
+
+
+class EncryptedPositiveIntegerField(EncryptedField):
+    base_class = models.PositiveIntegerField
+
+
+class EncryptedDecimalField(EncryptedField):
+    base_class = models.DecimalField
+    base_options = ("max_digits", "decimal_places")
+
+
+class EncryptedFloatField(EncryptedField):
+    base_class = models.FloatField
+
+
+class EncryptedBooleanField(EncryptedField):
+    base_class = models.BooleanField
+
+
+class EncryptedDateField(EncryptedField):
+    base_class = models.DateField
+
+
+class EncryptedDateTimeField(EncryptedField):
+    base_class = models.DateTimeField
+
+
+class EncryptedTimeField(EncryptedField):
+    base_class = models.TimeField
+
+
+class EncryptedUUIDField(EncryptedField):
+    base_class = models.UUIDField
+
+
+class EncryptedJSONField(EncryptedField):
+    base_class = models.JSONField
+    base_options = ("encoder", "decoder")
 
 
 def refuse_upsert(model: type[models.Model], update_fields: Any, unique_fields: Any) -> None:
