@@ -188,7 +188,9 @@ class EncryptedField(PlaceholderHooks, models.Field):
         """Attribute holding the pk of the table this column lives in."""
         return self.model._meta.pk.attname
 
-    def _context(self, pk: Any) -> bytes:
+    def associated_data(self, pk: Any) -> bytes:
+        """The associated data of this column's value in row ``pk``: the
+        binding label and the canonical pk text (mcfields.binding)."""
         return binding(self.binding_label, canonical_pk(self.model, pk))
 
     # -- sealing and opening (also the contract for rotation and admin) ------------
@@ -205,7 +207,7 @@ class EncryptedField(PlaceholderHooks, models.Field):
                     f"{self.model._meta.label}.{self.name}: value of {len(plaintext)} bytes "
                     f"exceeds the maximum of {limit} bytes (MCFIELDS_MAX_VALUE_SIZE)"
                 )
-            envelope = conf.get_keyring().seal(plaintext, self._context(pk))
+            envelope = conf.get_keyring().seal(plaintext, self.associated_data(pk))
         except BaseException:
             # Django's error reports print every frame's locals (with DEBUG
             # on, sensitive_variables is ignored): not the plaintext.
@@ -222,7 +224,7 @@ class EncryptedField(PlaceholderHooks, models.Field):
                 envelope = value.envelope
             else:
                 envelope = self._to_envelope(value)
-            plaintext = conf.get_keyring().open(envelope, self._context(pk))
+            plaintext = conf.get_keyring().open(envelope, self.associated_data(pk))
             return self._from_bytes(plaintext)
         except DecryptionError as exc:
             # A value that opened but does not convert (_from_bytes) must

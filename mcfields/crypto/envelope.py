@@ -82,9 +82,10 @@ def is_text_envelope(text: str) -> bool:
 class Keyring:
     """The configured keys: the first seals, every one opens.
 
-    ``seal``/``open`` are the crypto API: bytes in, bytes out, with the
-    caller's associated data (``context``) bound into the MAC together with
-    the envelope header.
+    ``seal``/``open``/``reseal`` are the crypto API: bytes in, bytes out,
+    with the caller's associated data (``binding(label, pk_text)``; a
+    required argument, so that nothing is ever sealed unbound) bound into
+    the MAC together with the envelope header.
     """
 
     __slots__ = ("keys", "primary", "_by_id", "_header")
@@ -123,16 +124,19 @@ class Keyring:
     def __repr__(self) -> str:
         return f"<Keyring keys={list(getattr(self, 'keys', ()))!r}>"
 
-    def seal(self, plaintext: bytes, context: bytes = b"") -> bytes:
+    def seal(self, plaintext: bytes, associated_data: bytes) -> bytes:
+        """An envelope of ``plaintext`` under the first key."""
         header = self._header
         try:
             return get_guest().seal(self.primary._aead_key, os.urandom(NONCE_SIZE),
-                                    header + context, plaintext, prefix=header)
+                                    header + associated_data, plaintext, prefix=header)
         except BaseException:
             del plaintext  # error reports print every frame's locals
             raise
 
-    def open(self, envelope: bytes, context: bytes = b"") -> bytes:
+    def open(self, envelope: bytes, associated_data: bytes) -> bytes:
+        """The plaintext of ``envelope`` under whichever configured key sealed
+        it; ``DecryptionError`` if it does not open with this associated data."""
         key_id = key_id_of(envelope)
         key = self._by_id.get(key_id)
         if key is None:
@@ -148,7 +152,7 @@ class Keyring:
         view = memoryview(envelope)
         # (No local holds a secret when an exception leaves: ``key`` is a Key,
         # whose repr is its id, and ``plaintext`` is bound only on success.)
-        plaintext = guest.open(key._aead_key, envelope[:HEADER_SIZE] + context,
+        plaintext = guest.open(key._aead_key, envelope[:HEADER_SIZE] + associated_data,
                                view[HEADER_SIZE:])
         if plaintext is None:
             raise DecryptionError(
@@ -158,9 +162,27 @@ class Keyring:
             )
         return plaintext
 
-    def needs_reseal(self, envelope: bytes) -> bool:
-        """True when ``envelope`` is not under the primary key (cf. must_update)."""
-        return key_id_of(envelope) != self.primary.key_id
+    def is_current(self, envelope: bytes) -> bool:
+        """True when ``envelope`` is sealed under the first key."""
+        return key_id_of(envelope) == self.primary.key_id
+
+    def reseal(self, envelope: bytes, associated_data: bytes,
+               new_associated_data: bytes | None = None) -> bytes:
+        """``envelope`` opened with any configured key and sealed again under
+        the first one (pyca's ``MultiFernet.rotate``), for the same binding
+        or for ``new_associated_data``; the new envelope is checked to open
+        before it is returned.  ``DecryptionError`` if the old one does not
+        open.  The plaintext never leaves this method.
+        """
+        target = associated_data if new_associated_data is None else new_associated_data
+        plaintext = self.open(envelope, associated_data)
+        try:
+            new = self.seal(plaintext, target)
+            if self.open(new, target) != plaintext:
+                raise DecryptionError("a re-sealed value did not open to its plaintext")
+            return new
+        finally:
+            del plaintext  # error reports print every frame's locals
 
     def knows(self, key_id: bytes) -> bool:
         return key_id in self._by_id

@@ -210,14 +210,43 @@ def test_first_key_seals_every_key_opens() -> None:
         old_ring.open(new_envelope, CONTEXT)
 
 
-def test_needs_reseal() -> None:
+def test_is_current() -> None:
     old, new = generate_key(), generate_key()
     old_envelope = Keyring.from_strings([old]).seal(b"v", CONTEXT)
     rotated = Keyring.from_strings([new, old])
-    assert rotated.needs_reseal(old_envelope) is True
-    assert rotated.needs_reseal(rotated.seal(b"v", CONTEXT)) is False
-    # Unknown key ids also need attention (they cannot be opened at all).
-    assert rotated.needs_reseal(Keyring.from_strings([generate_key()]).seal(b"v")) is True
+    assert rotated.is_current(old_envelope) is False
+    assert rotated.is_current(rotated.seal(b"v", CONTEXT)) is True
+    # Unknown key ids are not current either (they cannot be opened at all).
+    assert rotated.is_current(Keyring.from_strings([generate_key()]).seal(b"v", CONTEXT)) is False
     for malformed in (b"", b"\x01abc", b"\x02" + old_envelope[1:]):
         with pytest.raises(DecryptionError):
-            rotated.needs_reseal(malformed)
+            rotated.is_current(malformed)
+
+
+def test_reseal_moves_a_value_to_the_first_key() -> None:
+    """MultiFernet.rotate: open under any configured key, seal under the first."""
+    old, new = generate_key(), generate_key()
+    old_envelope = Keyring.from_strings([old]).seal(b"value", CONTEXT)
+    rotated = Keyring.from_strings([new, old])
+    resealed = rotated.reseal(old_envelope, CONTEXT)
+    assert rotated.is_current(resealed) and resealed != old_envelope
+    assert Keyring.from_strings([new]).open(resealed, CONTEXT) == b"value"
+    # For another binding (a row copied to a new pk):
+    other = binding("app.Model.field", "2")
+    moved = rotated.reseal(old_envelope, CONTEXT, other)
+    assert rotated.open(moved, other) == b"value"
+    with pytest.raises(DecryptionError):
+        rotated.open(moved, CONTEXT)
+    # A value that does not open is not re-sealed.
+    with pytest.raises(DecryptionError):
+        rotated.reseal(old_envelope, other)
+    with pytest.raises(DecryptionError):
+        Keyring.from_strings([new]).reseal(old_envelope, CONTEXT)
+
+
+def test_associated_data_is_required() -> None:
+    ring = Keyring.from_strings([generate_key()])
+    with pytest.raises(TypeError):
+        ring.seal(b"v")  # type: ignore[call-arg]
+    with pytest.raises(TypeError):
+        ring.open(ring.seal(b"v", CONTEXT))  # type: ignore[call-arg]

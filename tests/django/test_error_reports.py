@@ -263,7 +263,7 @@ def test_open_for_a_huge_string_pk(demo: SimpleNamespace) -> None:
 def test_open_of_a_value_that_is_not_text(demo: SimpleNamespace) -> None:
     """The value opens (right key, row and column) but is not UTF-8: the
     opened bytes must not stay in open_for_pk's frame."""
-    envelope = conf.get_keyring().seal(b"\xff" + _plaintext_bytes(), demo.body._context("1"))
+    envelope = conf.get_keyring().seal(b"\xff" + _plaintext_bytes(), demo.body.associated_data("1"))
     stored = to_text(envelope)
     reports = render_all(lambda: demo.body.open_for_pk(stored, "1"), DecryptionError)
     assert_no_secrets(reports)
