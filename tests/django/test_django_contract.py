@@ -253,3 +253,15 @@ def test_database_errors_are_djangos() -> None:
 def test_registered_admins() -> None:
     registered = dict(compat.registered_admins(admin.site))
     assert Note in registered and isinstance(registered[Note], admin.ModelAdmin)
+
+
+def test_every_encrypted_field_implements_the_field_contract() -> None:
+    from django.apps import apps
+
+    from mcfields.contract import EncryptedColumn
+    from mcfields.saving import is_encrypted
+
+    fields = [f for m in apps.get_models() for f in m._meta.concrete_fields if is_encrypted(f)]
+    assert fields
+    for field in fields:
+        assert isinstance(field, EncryptedColumn), field
