@@ -18,7 +18,8 @@ from typing import Any
 
 from django.db.models.query_utils import DeferredAttribute
 
-from .sealed import NOTHING, UNBOUND, Sealed
+from .plaintext import IMMUTABLE
+from .sealed import Sealed
 
 __all__ = ["EncryptedDescriptor", "copying", "note_loaded"]
 
@@ -65,17 +66,10 @@ class EncryptedDescriptor(DeferredAttribute):
         return value
 
     def _open(self, instance: Any, sealed: Sealed) -> Any:
-        plaintext = sealed._plain
-        if plaintext is NOTHING:
-            pk = sealed._pk
-            if pk is UNBOUND:
-                # Not bound by from_db (assigned by hand): this row's pk.
-                pk = sealed._pk = getattr(instance, self.field.pk_attname)
-            # A Sealed read from another column opens with that column's label.
-            source = sealed.field if sealed.field is not None else self.field
-            plaintext = source.open_for_pk(sealed, pk)
-            sealed._plain = plaintext
-        return plaintext
+        # Not bound by from_db (assigned by hand): this row's pk.  A Sealed
+        # read from another column opens with that column's label.
+        sealed.bind(getattr(instance, self.field.pk_attname))
+        return sealed.reveal(self.field)
 
     def __set__(self, instance: Any, value: Any) -> None:
         data = instance.__dict__
@@ -84,11 +78,13 @@ class EncryptedDescriptor(DeferredAttribute):
             current = data.get(attname)
             if (
                 type(current) is Sealed
-                and current._plain is not NOTHING
-                and type(current._plain) is type(value)
-                and current._plain == value
+                and type(value) in IMMUTABLE
+                and type(current.peek()) is type(value)
+                and current.peek() == value
             ):
                 # Same plaintext as the loaded value (a form re-posting an
-                # unchanged field): keep the envelope, nothing changed.
+                # unchanged field): keep the envelope, nothing changed.  Not
+                # for a dict or list: the caller keeps changing the object it
+                # assigned, and the instance must hold that very object.
                 return
         data[attname] = value

@@ -39,7 +39,7 @@ from .descriptors import EncryptedDescriptor
 from .exceptions import DecryptionError, ValueTooLargeError
 from .lookups import EncryptedExact, IsNull, refusal
 from .saving import ForSave, install, is_encrypted, is_pending, local_encrypted
-from .sealed import NOTHING, UNBOUND, Sealed, cached
+from .sealed import Sealed
 
 __all__ = [
     "EncryptedBigIntegerField", "EncryptedBinaryField", "EncryptedBooleanField",
@@ -240,70 +240,78 @@ class EncryptedField(PlaceholderHooks, models.Field):
     def to_save(self, value: Any, pk: Any) -> ForSave:
         """The sealed column value of the current value ``value`` for row ``pk``.
 
-        A loaded ``Sealed`` that still belongs to this column and row is
-        written back as it is (not re-encrypted), unless it is under a key
-        other than the first one (then it is re-sealed: saving rotates).
+        A loaded ``Sealed`` that still belongs to this column and row, and
+        whose plaintext was not changed in place, is written back as it is
+        (not re-encrypted).  One under a key other than the first, or read
+        from another row or column, is re-sealed for this row under the
+        first key (``Keyring.reseal``: saving rotates, a copied row is bound
+        to its new pk) without its plaintext passing through here.
         """
         try:
             if type(value) is ForSave:
                 return value
             if type(value) is Sealed:
-                loaded_pk = value._pk
-                if loaded_pk is UNBOUND:
+                if not value.is_bound:
                     # Not loaded with an instance (taken from values()): it can
                     # only stay if it really is this row's value of this column.
-                    self._adopt_unbound(value, pk)
-                    loaded_pk = pk
-                unchanged = self._same_column(value.field) and self._same_pk(loaded_pk, pk)
-                if unchanged and not self._stale(value):
-                    return ForSave(value.db_value)
-                plaintext = value._plain
-                if plaintext is NOTHING:
-                    source = value.field if value.field is not None else self
-                    try:
-                        plaintext = value._plain = source.open_for_pk(value, loaded_pk)
-                    except DecryptionError:
-                        if unchanged:
-                            # Re-sealing under the first key is opportunistic: a
-                            # value that does not open is written back as it was
-                            # (rotate_keys reports it), not a reason to fail save().
-                            return ForSave(value.db_value)
-                        raise
-                value = plaintext
+                    self._claim(value, pk)
+                if value.changed_in_place():
+                    value = value.peek()
+                else:
+                    return self._write_back(value, pk)
             elif hasattr(value, "resolve_expression"):
                 raise self._refuse_expression(value, assigned=True)
             return ForSave(self.seal_for_pk(value, pk))
         except BaseException:
             # Error reports print every frame's locals: not the plaintext.
-            value = plaintext = None
+            value = None
             raise
 
-    def _adopt_unbound(self, sealed: Sealed, pk: Any) -> None:
+    def _write_back(self, sealed: Sealed, pk: Any) -> ForSave:
+        loaded_pk = sealed.row_pk
+        unchanged = self._same_column(sealed.field) and self._same_pk(loaded_pk, pk)
+        if unchanged and not self._stale(sealed):
+            return ForSave(sealed.db_value)
+        if sealed.is_open:
+            return ForSave(self.seal_for_pk(sealed.peek(), pk))
         source = sealed.field if sealed.field is not None else self
         try:
-            plaintext = source.open_for_pk(sealed, pk) if pk is not None else NOTHING
-        except DecryptionError:
-            plaintext = NOTHING
-        if plaintext is NOTHING:
-            del plaintext
-            raise TypeError(
-                f"{self.model._meta.label}.{self.name}: this Sealed value (from values()) "
-                "does not belong to this row, and a Sealed does not know which row it came "
-                "from. Open it with sealed.open(pk) and assign the plaintext instead."
+            envelope = conf.get_keyring().reseal(
+                sealed.envelope, source.associated_data(loaded_pk), self.associated_data(pk)
             )
-        sealed._pk = pk
-        sealed._plain = plaintext
+        except DecryptionError as exc:
+            if unchanged:
+                # Re-sealing under the first key is opportunistic: a value
+                # that does not open is written back as it was (rotate_keys
+                # reports it), not a reason to fail save().
+                return ForSave(sealed.db_value)
+            raise exc.with_context(
+                model=source.model._meta.label, field=source.name, pk=loaded_pk
+            ) from None
+        return ForSave(self._from_envelope(envelope))
+
+    def _claim(self, sealed: Sealed, pk: Any) -> None:
+        try:
+            if pk is not None:
+                sealed.claim(pk, self)
+                return
+        except DecryptionError:
+            pass
+        raise TypeError(
+            f"{self.model._meta.label}.{self.name}: this Sealed value (from values()) "
+            "does not belong to this row, and a Sealed does not know which row it came "
+            "from. Open it with sealed.open(pk) and assign the plaintext instead."
+        )
 
     def remember(self, instance: Any, for_save: ForSave, pk: Any, plaintext: Any) -> None:
-        """Keep the envelope just written, behind the same plaintext object.
+        """Keep the envelope just written, behind the same plaintext object
+        (``NOTHING`` when it was re-sealed without being opened).
 
-        Only for immutable plaintexts: a caller's ``bytearray`` (or a dict)
-        can change in place after the save, and the next save must then
-        write the new content, as Django's own fields do.  Such values stay
-        on the instance as they are and are sealed again on every save.
+        A plaintext that can change in place (a bytearray, a dict) is kept
+        with a digest of its bytes: the next save writes it again only if
+        it changed, as Django's own fields write the current content.
         """
-        if type(plaintext) in codecs.IMMUTABLE:
-            instance.__dict__[self.attname] = cached(for_save.db, self, pk, plaintext)
+        instance.__dict__[self.attname] = Sealed.written(for_save.db, self, pk, plaintext)
 
     def _same_column(self, other: Any) -> bool:
         """``other`` writes the same column with the same binding (a field of a
@@ -356,8 +364,9 @@ class EncryptedField(PlaceholderHooks, models.Field):
             if type(value) is not Sealed:
                 self.remember(model_instance, for_save, pk, value)
             elif value.db_value is not for_save.db:
-                # Re-sealed (pk changed, or rotated): remember the new envelope.
-                self.remember(model_instance, for_save, pk, value._plain)
+                # Re-sealed (pk changed, rotated, changed in place): remember
+                # the new envelope.
+                self.remember(model_instance, for_save, pk, value.peek())
             return for_save
         except BaseException:
             # Error reports print every frame's locals: neither this value

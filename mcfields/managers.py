@@ -41,7 +41,7 @@ from .saving import (
     take_write_lock,
     write_sealed,
 )
-from .sealed import NOTHING, UNBOUND, Sealed
+from .sealed import Sealed
 
 __all__ = ["EncryptedManager", "EncryptedQuerySet"]
 
@@ -52,14 +52,12 @@ _IN_CHUNK = 900
 def _plaintext(field: Any, value: Any) -> Any:
     """A value to seal per row: plaintext, not a Sealed we cannot place."""
     if type(value) is Sealed:
-        if value._plain is not NOTHING:
-            return value._plain
-        if value._pk is UNBOUND:
+        if not value.is_bound and not value.is_open:
             raise TypeError(
                 f"{field.model._meta.label}.{field.name}: a Sealed value from values() does "
                 "not know its row; open it with .open(pk) and pass the plaintext"
             )
-        return (value.field or field).open_for_pk(value, value._pk)
+        return value.reveal(field)
     if hasattr(value, "resolve_expression"):
         field.to_save(value, None)  # raises the expression error
     return value

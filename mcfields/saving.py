@@ -44,7 +44,7 @@ from .compat import (
 )
 from .descriptors import copying, note_loaded
 from .exceptions import forget_locals_on_error
-from .sealed import UNBOUND, Sealed
+from .sealed import Sealed
 
 __all__ = [
     "ForSave", "install", "is_pending", "local_encrypted", "own_transaction", "pending",
@@ -376,10 +376,8 @@ def _bind_loaded(instance: models.Model) -> None:
     data = instance.__dict__
     for attname, pk_attname in _load_specs.get(type(instance), ()):
         value = data.get(attname)
-        if type(value) is Sealed and value._pk is UNBOUND:
-            pk = data.get(pk_attname)
-            if pk is not None:
-                value._pk = pk
+        if type(value) is Sealed:
+            value.bind(data.get(pk_attname))
 
 
 def _refresh(run: Any) -> Any:

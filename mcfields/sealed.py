@@ -6,17 +6,24 @@ since without the row's pk there is nothing to open them with.  ``str()`` and
 ``repr()`` show where the value comes from and its key id, never plaintext.
 
 The field's descriptor also keeps one in ``instance.__dict__`` for a loaded
-value: it remembers the pk the row had when loaded (``_pk``) and, once
-opened, the plaintext (``_plain``), so the value is opened at most once and
-an untouched value is written back as it was.  Neither is part of the
-public surface, and pickling drops the plaintext.
+value.  A Sealed owns its state and its transitions; nothing else assigns
+it: :meth:`Sealed.bind` records the pk of the row it was read from (once),
+:meth:`Sealed.reveal` opens it once with that pk and keeps the plaintext,
+:meth:`Sealed.claim` binds a value from ``values()`` to the row it opens
+for, and :meth:`Sealed.written` stands for a value just saved.  A plaintext
+that can change in place (a dict, a bytearray) is remembered with a digest
+of its bytes, so that saving notices ``obj.data["k"] = 1``.  Pickling drops
+the plaintext.
 """
 
 from __future__ import annotations
 
+import copy
+import hashlib
 from typing import Any
 
 from .crypto import from_text, key_id_of
+from .plaintext import IMMUTABLE
 
 __all__ = ["Sealed"]
 
@@ -51,7 +58,7 @@ class Sealed:
     plaintext, given the pk of the row it was read from.
     """
 
-    __slots__ = ("db_value", "field", "_envelope", "_pk", "_plain", "__weakref__")
+    __slots__ = ("db_value", "field", "_envelope", "_pk", "_plain", "_digest", "__weakref__")
 
     def __init__(self, db_value: str | bytes | bytearray | memoryview, field: Any = None) -> None:
         if isinstance(db_value, (memoryview, bytearray)):
@@ -62,6 +69,79 @@ class Sealed:
         self._envelope: bytes | None = None
         self._pk: Any = UNBOUND
         self._plain: Any = NOTHING
+        self._digest: bytes | None = None
+
+    # -- state and transitions ------------------------------------------------------
+
+    @classmethod
+    def written(cls, db_value: str | bytes, field: Any, pk: Any,
+                plaintext: Any = NOTHING) -> Sealed:
+        """The value just written to row ``pk`` (after a save): bound, and,
+        when given, already holding its plaintext."""
+        sealed = cls(db_value, field)
+        sealed._pk = pk
+        if plaintext is not NOTHING:
+            sealed._keep(plaintext)
+        return sealed
+
+    @property
+    def is_bound(self) -> bool:
+        """Whether the pk of the row it was read from is known."""
+        return self._pk is not UNBOUND
+
+    @property
+    def row_pk(self) -> Any:
+        """The pk of the row it was read from (None while unbound)."""
+        return None if self._pk is UNBOUND else self._pk
+
+    @property
+    def is_open(self) -> bool:
+        return self._plain is not NOTHING
+
+    def peek(self) -> Any:
+        """The plaintext if it was opened already, else :data:`NOTHING`."""
+        return self._plain
+
+    def bind(self, pk: Any) -> None:
+        """Record the pk of the row this value was read from (first one wins:
+        the row it was loaded with, even after ``obj.pk`` changes)."""
+        if self._pk is UNBOUND and pk is not None:
+            self._pk = pk
+
+    def reveal(self, field: Any = None) -> Any:
+        """The plaintext, opened once with the pk of its row (through its own
+        field, else ``field``); ``DecryptionError`` if it does not open."""
+        plaintext = self._plain
+        if plaintext is NOTHING:
+            if self._pk is UNBOUND:
+                raise TypeError("this Sealed value does not know its row; open it with "
+                                "sealed.open(pk)")
+            source = self.field if self.field is not None else field
+            plaintext = self._keep(source.open_for_pk(self, self._pk))
+        return plaintext
+
+    def claim(self, pk: Any, field: Any = None) -> Any:
+        """Open for row ``pk`` (a value from ``values()`` assigned to an
+        instance); if it opens, it is bound to that row from now on."""
+        source = self.field if self.field is not None else field
+        plaintext = source.open_for_pk(self, pk)
+        self._pk = pk
+        return self._keep(plaintext)
+
+    def changed_in_place(self) -> bool:
+        """Whether an opened plaintext that can change in place (a dict, a
+        bytearray) no longer encodes to the bytes it was sealed from."""
+        if self._digest is None:
+            return False
+        return _digest(self.field, self._plain) != self._digest
+
+    def _keep(self, plaintext: Any) -> Any:
+        self._plain = plaintext
+        if type(plaintext) not in IMMUTABLE and self.field is not None:
+            self._digest = _digest(self.field, plaintext)
+        return plaintext
+
+    # -- the stored value -----------------------------------------------------------
 
     @property
     def envelope(self) -> bytes:
@@ -94,7 +174,7 @@ class Sealed:
             raise TypeError(
                 "this Sealed value does not know its field; use field.open_for_pk(value, pk)"
             )
-        return self.field.open_for_pk(self, pk)
+        return self.field.open_for_pk(self, pk)  # no state change: any row may be asked
 
     def _where(self) -> str:
         field = self.field
@@ -128,8 +208,13 @@ class Sealed:
 
     def __deepcopy__(self, memo: dict[int, Any]) -> Sealed:
         # The field is shared, not copied: a deep-copied instance must still
-        # recognise its untouched values as belonging to this column.
-        return _copy(self)
+        # recognise its untouched values as belonging to this column.  A
+        # plaintext that can change in place is copied, as the plain field's
+        # value would be.
+        new = _copy(self)
+        if type(new._plain) not in IMMUTABLE and new._plain is not NOTHING:
+            new._plain = copy.deepcopy(new._plain, memo)
+        return new
 
     def __reduce__(self) -> tuple[Any, ...]:
         # The cached plaintext is left out: a pickled instance (e.g. in a
@@ -148,12 +233,10 @@ def _copy(sealed: Sealed) -> Sealed:
     new._envelope = sealed._envelope
     new._pk = sealed._pk
     new._plain = sealed._plain
+    new._digest = sealed._digest
     return new
 
 
-def cached(db_value: str | bytes, field: Any, pk: Any, plaintext: Any) -> Sealed:
-    """A Sealed that already knows its row and plaintext (after a save)."""
-    sealed = Sealed(db_value, field)
-    sealed._pk = pk
-    sealed._plain = plaintext
-    return sealed
+def _digest(field: Any, plaintext: Any) -> bytes:
+    # A digest, not a copy: the plaintext bytes are not kept twice.
+    return hashlib.blake2b(field._to_bytes(plaintext), digest_size=16).digest()

@@ -428,3 +428,43 @@ def test_case_expression_assigned_before_save_gets_the_save_message() -> None:
     assert "bulk_update" not in str(info.value)
     assert "writeapp.AutoItem.secret" in str(info.value)
     assert AutoItem.objects.get(pk=item.pk).secret == "a"
+
+
+# -- values that change in place, and values moved without being opened ----------------
+
+
+@pytest.mark.django_db
+def test_json_changed_in_place_is_written() -> None:
+    item = AutoItem.objects.create(doc={"a": 1})
+    item.doc["a"] = 2  # the object saved, changed afterwards
+    item.save()
+    fresh = AutoItem.objects.get(pk=item.pk)
+    assert fresh.doc == {"a": 2}
+    fresh.doc["b"] = [1, {"c": None}]  # a loaded value, changed in place
+    fresh.save()
+    assert AutoItem.objects.get(pk=item.pk).doc == {"a": 2, "b": [1, {"c": None}]}
+
+
+@pytest.mark.django_db
+def test_json_read_and_unchanged_is_written_back_as_stored() -> None:
+    item = AutoItem.objects.create(doc={"a": [1, 2]})
+    before = stored(AutoItem, "doc", item.pk)
+    fresh = AutoItem.objects.get(pk=item.pk)
+    assert fresh.doc == {"a": [1, 2]}
+    fresh.save()
+    assert stored(AutoItem, "doc", item.pk) == before
+
+
+@pytest.mark.django_db
+def test_copy_without_reading_reseals_for_the_new_row(ring: Keyring,
+                                                     two_statements: None) -> None:
+    item = AutoItem.objects.create(secret="s", blob=b"b", doc=[1])
+    copy = AutoItem.objects.get(pk=item.pk)  # nothing read
+    copy.pk = None
+    copy.save()
+    assert copy.pk != item.pk
+    assert opens(ring, stored(AutoItem, "secret", copy.pk), "writeapp.AutoItem.secret",
+                 copy.pk) == b"s"
+    fresh = AutoItem.objects.get(pk=copy.pk)
+    assert (fresh.secret, fresh.blob, fresh.doc) == ("s", b"b", [1])
+    assert AutoItem.objects.get(pk=item.pk).secret == "s"

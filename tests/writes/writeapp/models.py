@@ -8,6 +8,7 @@ import uuid
 from django.db import models
 
 from mcfields import EncryptedBinaryField, EncryptedManager, EncryptedTextField
+from mcfields.fields import EncryptedJSONField
 
 
 class AutoItem(models.Model):
@@ -16,6 +17,7 @@ class AutoItem(models.Model):
     name = models.CharField(max_length=50, default="")
     secret = EncryptedTextField(null=True)
     blob = EncryptedBinaryField(null=True)
+    doc = EncryptedJSONField(null=True)
 
     objects = EncryptedManager()
     plain = models.Manager()  # noqa: DJ012 - a second manager, not a field
