@@ -20,13 +20,13 @@ import time
 import pytest
 
 from mcfields._guest import Guest, get_guest
+from mcfields.crypto import Keyring, binding, generate_key
 
 # These tests fork a process that runs threads on purpose (gunicorn
 # --preload does): Python 3.12+ warns about exactly that.
 pytestmark = pytest.mark.filterwarnings(
     "ignore:This process .* is multi-threaded, use of fork:DeprecationWarning"
 )
-from mcfields.crypto import Keyring, binding, generate_key
 
 THREADS = 16
 ROUNDS_FAST = 2000
