@@ -26,7 +26,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from django.core.exceptions import FieldDoesNotExist, FieldError
-from django.db import DatabaseError, NotSupportedError, connections, models
+from django.db import NotSupportedError, connections, models
 from django.db.models.expressions import F, OrderBy
 
 from .compat import check_update_allowed, mark_for_write, pk_value_on_save
@@ -34,9 +34,9 @@ from .exceptions import forget_locals_on_error
 from .fields import refuse_upsert
 from .lookups import resolve_encrypted_path
 from .saving import (
+    insert_and_bind,
     is_encrypted,
     own_transaction,
-    pending,
     table_pks,
     take_write_lock,
     write_sealed,
@@ -251,28 +251,13 @@ class EncryptedQuerySet(models.QuerySet):
                 "This database does not return the primary keys of bulk-inserted rows, so "
                 "mcfields cannot bind their encrypted values; save() each instance instead."
             )
+        values = [{f.attname: obj.__dict__.get(f.attname) for f in fields} for obj in unbound]
         try:
             with own_transaction(using):
-                with pending(unbound):
-                    created = super().bulk_create(objs, **options)
-                rows = []
-                for obj in unbound:
-                    pk = obj.pk
-                    if pk is None:
-                        raise DatabaseError(
-                            "bulk_create() returned no primary key; cannot bind encrypted values"
-                        )
-                    values = []
-                    for f in fields:
-                        value = obj.__dict__.get(f.attname)
-                        if value is None:
-                            values.append(None)
-                            continue
-                        for_save = f.to_save(value, pk)
-                        f.remember(obj, for_save, pk, value)
-                        values.append(for_save)
-                    rows.append(({meta.model: pk}, values))
-                write_sealed(using, fields, rows)
+                created = insert_and_bind(
+                    lambda: super(EncryptedQuerySet, self).bulk_create(objs, **options),
+                    using, meta, fields, unbound, values,
+                )
         except BaseException:
             # Rolled back: the objects must not keep pks of rows that are gone.
             for obj in unbound:

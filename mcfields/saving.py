@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import contextvars
 import weakref
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from django.db import DatabaseError, connections, models, transaction
@@ -47,7 +47,8 @@ from .exceptions import forget_locals_on_error
 from .sealed import Sealed
 
 __all__ = [
-    "ForSave", "install", "is_pending", "local_encrypted", "own_transaction", "pending",
+    "ForSave", "insert_and_bind", "install", "is_pending", "local_encrypted", "own_transaction",
+    "pending",
     "table_pks", "take_write_lock", "write_sealed",
 ]
 
@@ -308,7 +309,7 @@ def _save_table(call: SaveTableCall) -> Any:
             return call()
         try:
             with own_transaction(using):
-                updated = _insert_and_bind(call, meta, fields, values)
+                updated = bool(insert_and_bind(call, using, meta, fields, [self], [values]))
         except BaseException:
             # The row was rolled back: the instance must not keep its pk.
             setattr(self, pk_attname, None)
@@ -322,40 +323,44 @@ def _save_table(call: SaveTableCall) -> Any:
 
 
 @forget_locals_on_error
-def _insert_and_bind(
-    call: SaveTableCall, meta: Any, fields: Sequence[Any], values: dict[str, Any],
-) -> bool:
-    """INSERT (placeholders for the encrypted columns), then the binding UPDATE."""
-    with pending((call.instance,)):
-        updated = call()
-    _bind_inserted(call.instance, meta, fields, values, call.get("using"))
-    return bool(updated)
+def insert_and_bind(
+    insert: Callable[[], Any], using: str, meta: Any, fields: Sequence[Any],
+    instances: Sequence[models.Model], values: Sequence[dict[str, Any]],
+) -> Any:
+    """Rows whose pk the database assigns: the one path of ``save()`` and
+    ``EncryptedManager.bulk_create()``.
 
-
-@forget_locals_on_error
-def _bind_inserted(
-    instance: models.Model, meta: Any, fields: Sequence[Any], values: dict[str, Any], using: Any
-) -> None:
-    """The binding write after an INSERT with a database-assigned pk."""
-    pk = getattr(instance, meta.pk.attname)
-    if pk is None:
-        raise DatabaseError(
-            f"{meta.label}: the database returned no primary key, so mcfields cannot bind "
-            "the encrypted values to the new row"
-        )
+    ``insert()`` runs the INSERT(s) with a placeholder in each encrypted
+    column of ``instances``; then each value (``values``: one dict by
+    attname per instance, taken before the INSERT) is sealed for its row's
+    new pk and written with one checked statement per table.  The caller
+    runs this inside :func:`own_transaction`, so a failure leaves no row.
+    """
+    with pending(instances):
+        result = insert()
+    attname = meta.pk.attname
     rows = []
-    for f in fields:
-        value = values[f.attname]
-        if value is _MISSING or value is None:
-            continue
-        for_save = f.to_save(value, pk)
-        rows.append((f, for_save))
-        if type(value) is not Sealed:
-            # Remember the envelope so a later save does not seal again.
-            f.remember(instance, for_save, pk, value)
-    if not rows:
-        return
-    write_sealed(using, [f for f, _ in rows], [({meta.model: pk}, [v for _, v in rows])])
+    for instance, row_values in zip(instances, values, strict=True):
+        pk = getattr(instance, attname)
+        if pk is None:
+            raise DatabaseError(
+                f"{meta.label}: the database returned no primary key, so mcfields cannot "
+                "bind the encrypted values to the new row"
+            )
+        sealed: list[ForSave | None] = []
+        for f in fields:
+            value = row_values.get(f.attname)
+            if value is None or value is _MISSING:
+                sealed.append(None)
+                continue
+            for_save = f.to_save(value, pk)
+            if type(value) is not Sealed:
+                # Remember the envelope so a later save does not seal again.
+                f.remember(instance, for_save, pk, value)
+            sealed.append(for_save)
+        rows.append(({meta.model: pk}, sealed))
+    write_sealed(using, fields, rows)
+    return result
 
 
 # -- model hooks ----------------------------------------------------------------

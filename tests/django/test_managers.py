@@ -9,6 +9,7 @@ from django.db import transaction
 from django.db.models import F
 
 import mcfields.managers
+import mcfields.saving
 from mcfields.managers import EncryptedQuerySet
 from testproject.demo.models import Comment, Contact, Note, SignedNote
 
@@ -118,7 +119,7 @@ def test_bulk_create_failure_before_binding_leaves_no_row(monkeypatch):
     def failing_write(*args, **kwargs):
         raise RuntimeError("injected failure before the binding writes")
 
-    monkeypatch.setattr(mcfields.managers, "write_sealed", failing_write)
+    monkeypatch.setattr(mcfields.saving, "write_sealed", failing_write)
     with pytest.raises(RuntimeError, match="injected"):
         Comment.objects.bulk_create([Comment(note=note, text="x") for _ in range(3)])
     assert count_rows(Comment) == 0

@@ -160,14 +160,14 @@ def test_sqlite_preallocation_reraises_other_integrity_errors():
 @pytest.mark.django_db(transaction=True)
 def test_failure_between_insert_and_binding_update_leaves_no_row(monkeypatch, two_statements):
     seen_inside: list[int] = []
-    real_bind = mcfields.saving._bind_inserted
+    real_bind = mcfields.saving.write_sealed
 
     def failing_bind(instance, *args, **kwargs):
         # The INSERT has run (inside the transaction): the row is there...
         seen_inside.append(count_rows(Note))
         raise RuntimeError("injected failure between INSERT and binding UPDATE")
 
-    monkeypatch.setattr(mcfields.saving, "_bind_inserted", failing_bind)
+    monkeypatch.setattr(mcfields.saving, "write_sealed", failing_bind)
     note = Note(title="t", body="never committed")
     with pytest.raises(RuntimeError, match="injected"):
         note.save()
@@ -175,7 +175,7 @@ def test_failure_between_insert_and_binding_update_leaves_no_row(monkeypatch, tw
     # ...and after the failure it is gone, and the instance has no pk.
     assert count_rows(Note) == 0
     assert note.pk is None
-    monkeypatch.setattr(mcfields.saving, "_bind_inserted", real_bind)
+    monkeypatch.setattr(mcfields.saving, "write_sealed", real_bind)
     note.save()
     assert Note.objects.get(pk=note.pk).body == "never committed"
 
@@ -198,7 +198,7 @@ def test_binding_failure_inside_outer_atomic_marks_it_for_rollback(monkeypatch, 
     def failing_bind(*args, **kwargs):
         raise RuntimeError("injected")
 
-    monkeypatch.setattr(mcfields.saving, "_bind_inserted", failing_bind)
+    monkeypatch.setattr(mcfields.saving, "write_sealed", failing_bind)
     with transaction.atomic():
         with pytest.raises(RuntimeError):
             Note.objects.create(title="t", body="x")
