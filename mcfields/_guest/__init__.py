@@ -6,6 +6,9 @@ Imports only wasmtime, the standard library and ``mcfields.exceptions``.
 from .runtime import (
     AEAD_FRAME_OVERHEAD,
     DEFAULT_MAX_TEXT_SIZE,
+    KEY_SIZE,
+    MAC_SIZE,
+    NONCE_SIZE,
     Guest,
     get_guest,
     preload,
@@ -15,6 +18,9 @@ from .runtime import (
 __all__ = [
     "AEAD_FRAME_OVERHEAD",
     "DEFAULT_MAX_TEXT_SIZE",
+    "KEY_SIZE",
+    "MAC_SIZE",
+    "NONCE_SIZE",
     "Guest",
     "get_guest",
     "preload",

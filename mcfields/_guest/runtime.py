@@ -48,6 +48,9 @@ from ..exceptions import GuestError, ValueTooLargeError
 from .calls import U32 as _U32
 from .calls import WASM32_LIMIT, UncheckedCaller, call_public
 
+# The sizes of XChaCha20-Poly1305, defined once for every layer; the
+# guest's own #defines (guest/shim.c) are checked against these by
+# tests/guest/test_guest_build.py.
 KEY_SIZE = 32
 NONCE_SIZE = 24
 MAC_SIZE = 16

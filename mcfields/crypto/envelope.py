@@ -8,14 +8,12 @@ import os
 import struct
 from collections.abc import Iterable
 
-from .._guest import get_guest
+from .._guest import MAC_SIZE, NONCE_SIZE, get_guest
 from ..exceptions import DecryptionError, InvalidKeyError
 from .keys import KEY_ID_SIZE, Key
 
 VERSION = 1
 VERSION_BYTE = bytes([VERSION])
-NONCE_SIZE = 24
-MAC_SIZE = 16
 HEADER_SIZE = 1 + KEY_ID_SIZE
 #: Bytes an envelope adds to the plaintext.
 OVERHEAD = HEADER_SIZE + NONCE_SIZE + MAC_SIZE

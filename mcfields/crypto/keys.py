@@ -6,11 +6,9 @@ import base64
 import binascii
 import secrets
 
-from .._guest import get_guest
+from .._guest import KEY_SIZE, get_guest
 from ..exceptions import InvalidKeyError
 
-#: Size of a settings key and of the derived AEAD key.
-KEY_SIZE = 32
 #: Size of the key id written into every envelope.
 KEY_ID_SIZE = 4
 

@@ -100,3 +100,20 @@ def test_wasm_is_stripped() -> None:
     assert len(data) < 64 * 1024
     for section in (b".debug_info", b"producers", b"shim.c", str(ROOT).encode()):
         assert section not in data
+
+
+def test_sizes_are_the_guests() -> None:
+    """The sizes the host uses (defined once, in mcfields._guest) are the
+    ones the guest was compiled with."""
+    import re
+
+    from mcfields._guest import KEY_SIZE, MAC_SIZE, NONCE_SIZE
+    from mcfields.crypto import KEY_SIZE as CRYPTO_KEY_SIZE
+    from mcfields.crypto import MAC_SIZE as CRYPTO_MAC_SIZE
+    from mcfields.crypto import NONCE_SIZE as CRYPTO_NONCE_SIZE
+
+    shim = (ROOT / "guest" / "shim.c").read_text()
+    defined = {m[1]: int(m[2]) for m in re.finditer(r"#define (\w+_SIZE)\s+(\d+)", shim)}
+    assert defined["KEY_SIZE"] == KEY_SIZE == CRYPTO_KEY_SIZE
+    assert defined["NONCE_SIZE"] == NONCE_SIZE == CRYPTO_NONCE_SIZE
+    assert defined["MAC_SIZE"] == MAC_SIZE == CRYPTO_MAC_SIZE
