@@ -1,4 +1,4 @@
-"""Crypto benchmark (DESIGN P1, P2, P4, P6), side by side in one process.
+"""Crypto benchmark (P1, P2, P4, P6, bench/README.md), side by side in one process.
 
     python bench/crypto_bench.py            # everything (about 2-3 minutes)
     python bench/crypto_bench.py --quick    # fewer repeats, P6 over 100k round trips

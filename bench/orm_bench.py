@@ -1,4 +1,4 @@
-"""ORM benchmark (DESIGN P3): create N rows one by one, load them, read the
+"""ORM benchmark (P3, bench/README.md): create N rows one by one, load them, read the
 field; 1 KiB text on SQLite.  mcfields against a plain TextField and
 django-fernet-encrypted-fields, in one process, best of several rounds.
 

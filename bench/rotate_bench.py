@@ -1,4 +1,4 @@
-"""Rotation benchmark (DESIGN P5): rotate_keys over N rows against a plain
+"""Rotation benchmark (P5, bench/README.md): rotate_keys over N rows against a plain
 Django ``bulk_update`` of the same rows, on SQLite and PostgreSQL, in one
 process.  Bar: rotation <= 2x the time of bulk_update.
 

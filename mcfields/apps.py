@@ -48,7 +48,7 @@ class MCFieldsConfig(AppConfig):
             from . import drf  # noqa: F401 - registers on import
 
         # Load wasmtime's compiled guest now rather than on the first seal
-        # of the process (DESIGN P4: first seal <= 30 ms). With the compiled
+        # of the process (first seal <= 30 ms: bench/README.md, P4). With the compiled
         # code cache this takes about 1 ms; forked workers rebuild their
         # engine from the same cache.
         from ._guest import preload

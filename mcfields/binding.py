@@ -1,6 +1,6 @@
 """Binding a value to its row: the canonical pk text and the context bytes.
 
-DESIGN "Binding to the row": the associated data of every envelope is
+Binding to the row: the associated data of every envelope is
 ``crypto.binding(label, pk_text)``, where the label names the column
 (``context=`` or ``"<app_label>.<ModelName>.<field_name>"``) and the pk text
 is the canonical string of the row's primary key.  Sealing and opening must

@@ -126,7 +126,7 @@ def _load_module(engine: wasmtime.Engine) -> wasmtime.Module:
     """Compile the guest, or load the machine code cached by an earlier process.
 
     Compiling takes about 25 ms and loading about 1 ms, which is the
-    difference between meeting the first-seal budget (DESIGN P4) or not.
+    difference between meeting the first-seal budget (bench/README.md, P4: 30 ms) or not.
     The cache key covers the wasm bytes, wasmtime's version and the engine
     settings, and a file that fails to load is replaced.
     """
@@ -225,7 +225,7 @@ def preload() -> None:
     """Import-time work done early: compile (or load from cache) the module.
 
     Called from the app's ``ready()`` so that the first seal of a process
-    does not pay for it (DESIGN P4).
+    does not pay for it (bench/README.md, P4: 30 ms).
     """
     _compiled_module()
 

@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[2]
 BUILD_SCRIPT = ROOT / "guest" / "build.py"
 RECORDED = (ROOT / "guest" / "wasm.sha256").read_text().split()[0]
 INSTALLED = ROOT / "mcfields" / "_guest" / "mcfields.wasm"
-# DESIGN.md, "Guest and its build".
+# (README, "Quick start": the build is reproducible.)
 PINNED_SDIST_SHA256 = "5e56e3d3eb770a53e0b9f6274146663c11a11f3d0de5cd48e3be0428d1b07a4a"
 
 

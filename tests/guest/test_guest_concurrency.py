@@ -319,7 +319,7 @@ print("ok")
 
 def test_fork_like_gunicorn_preload_in_fresh_process(tmp_path) -> None:
     """A fresh process compiles the module (no cache), seals, then forks
-    workers that compile again and seal: none hangs (DESIGN: Runtime)."""
+    workers that compile again and seal: none hangs."""
     import subprocess
     import sys
 

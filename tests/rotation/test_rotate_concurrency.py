@@ -1,4 +1,4 @@
-"""Application writes during rotate_keys: zero lost updates (DESIGN R7).
+"""Application writes during rotate_keys: zero lost updates .
 
 rotate_keys runs as a separate process.  Writer threads in this process
 update rows the whole time, aiming just ahead of the rotation's progress so

@@ -1,6 +1,6 @@
 """rotate_keys as a real process: kill -9 at random points, parallel shards.
 
-DESIGN R7: after any number of crashes every row still opens to its original
+After any number of crashes every row still opens to its original
 plaintext, and a rerun finishes the job.  The database is shared with the
 subprocesses: on PostgreSQL the (committed) test database, on SQLite a
 migrated file.
