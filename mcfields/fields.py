@@ -78,6 +78,9 @@ class EncryptedField(PlaceholderHooks, models.Field):
     #: Named fields: the constructor options that belong to the base field.
     base_options: tuple[str, ...] = ()
     default_storage = "text"
+    #: The lookups an encrypted column answers (a subclass may add some);
+    #: every other lookup or transform is refused with a FieldError.
+    encrypted_lookups: dict[str, type] = {"isnull": IsNull, "exact": EncryptedExact}
 
     def __init__(self, base_field: models.Field | None = None, *,
                  context: str | None = None, storage: str | None = None,
@@ -440,11 +443,12 @@ class EncryptedField(PlaceholderHooks, models.Field):
     # -- lookups ----------------------------------------------------------------------
 
     def get_lookup(self, lookup_name: str) -> Any:
-        if lookup_name == "isnull":
-            return IsNull
-        if lookup_name == "exact":
-            return EncryptedExact
-        raise refusal(self, lookup_name)
+        # Only the lookups registered in encrypted_lookups: Django's own
+        # (registered on Field) would compare ciphertext.
+        lookup = self.encrypted_lookups.get(lookup_name)
+        if lookup is None:
+            raise refusal(self, lookup_name)
+        return lookup
 
     def get_transform(self, lookup_name: str) -> Any:
         raise refusal(self, lookup_name, "transform or lookup")
