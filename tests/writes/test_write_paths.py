@@ -468,3 +468,26 @@ def test_copy_without_reading_reseals_for_the_new_row(ring: Keyring,
     fresh = AutoItem.objects.get(pk=copy.pk)
     assert (fresh.secret, fresh.blob, fresh.doc) == ("s", b"b", [1])
     assert AutoItem.objects.get(pk=item.pk).secret == "s"
+
+
+# -- every binding write checks the rows it matched -------------------------------------
+
+
+@pytest.mark.django_db
+def test_binding_write_that_matches_no_row_raises() -> None:
+    from django.db import DatabaseError
+
+    from mcfields.saving import ForSave, write_sealed
+
+    item = AutoItem.objects.create(secret="kept")
+    field = AutoItem._meta.get_field("secret")
+    sealed = ForSave(field.seal_for_pk("x", item.pk + 1000))
+    with pytest.raises(DatabaseError, match="matched 0 rows instead of 1"), transaction.atomic():
+        write_sealed("default", [field], [({AutoItem: item.pk + 1000}, [sealed])])
+    # Two entries for one row write it twice: matched 2 of 2, accepted; one
+    # real and one missing row: matched 1 of 2, refused and rolled back.
+    good = ForSave(field.seal_for_pk("new", item.pk))
+    with pytest.raises(DatabaseError, match="matched 1 rows instead of 2"), transaction.atomic():
+        write_sealed("default", [field], [({AutoItem: item.pk}, [good]),
+                                          ({AutoItem: item.pk + 1000}, [sealed])])
+    assert AutoItem.objects.get(pk=item.pk).secret == "kept"
