@@ -468,6 +468,7 @@ def test_find_targets_lists_concrete_encrypted_models() -> None:
         "rotapp.UuidSecret": ["text"],
         "rotapp.ChildSecret": ["extra"],
         "rotapp.Document": ["text"],
+        "rotapp.TypedSecret": ["number", "day", "amount", "data", "flag", "packed"],
     }
     assert {"rotapp.Secret", "rotapp.UuidSecret"} <= {t.label for t in find_targets()}
 
