@@ -1,9 +1,10 @@
 """Sealing a column that holds plaintext in place, and opening it back.
 
-The service behind the migration operations in :mod:`mcfields.operations`.
-It walks a table in primary-key order (keyset pagination), and for each
-non-NULL value decides what it is **by authenticating it**, never by its
-shape alone:
+The service behind the migration operations in :mod:`mcfields.operations`:
+:class:`AdoptionPolicy` on the keyset walker of :mod:`mcfields.walker`
+(primary-key order, keyset pagination, compare-and-swap writes, the walk
+``rotate_keys`` uses).  For each non-NULL value it decides what it is **by
+authenticating it**, never by its shape alone:
 
 * it opens as an envelope bound to this row and column under a configured
   key: it is sealed (skipped when sealing, opened when unsealing);
