@@ -1,16 +1,22 @@
 """Migration operations that seal a plaintext column in place, and back.
 
-Put :class:`EncryptColumn` right after the ``AlterField`` that turns a
-``TextField`` into an ``EncryptedTextField`` (or a ``BinaryField`` into an
-``EncryptedBinaryField``)::
+Put :class:`EncryptColumn` right after the ``AlterField`` that turns a plain
+field into its encrypted twin (``TextField`` into ``EncryptedTextField``,
+``BinaryField`` into ``EncryptedBinaryField``, ``IntegerField`` into
+``EncryptedIntegerField``, ``JSONField`` into ``EncryptedJSONField``...)::
 
     operations = [
         migrations.AlterField("patient", "notes", mcfields.fields.EncryptedTextField()),
         mcfields.operations.EncryptColumn("patient", "notes"),
     ]
 
+The ``AlterField`` has by then turned a typed column into a text column
+holding the database's text form of each value ("42", "2026-12-02", JSON
+text); ``EncryptColumn`` reads it as the base field would and seals it.
 Reversing the migration opens every value again before the ``AlterField``
-is reversed, so ``migrate app <previous>`` restores the plaintext column.
+is reversed, writing it in the base field's database form, which the
+reversed ``AlterField`` casts back: ``migrate app <previous>`` restores the
+plaintext column, value for value.
 :class:`DecryptColumn` is the same operation the other way round, for
 leaving mcfields (put it *before* the ``AlterField`` back to a plain field).
 
@@ -74,8 +80,8 @@ class _ColumnOperation(Operation):
             raise ValueError(
                 f"{type(self).__name__}({self.model_name!r}, {self.name!r}): "
                 f"{model._meta.label}.{self.name} is a {type(fld).__name__} at this point "
-                "of the migration; it must be an EncryptedTextField or EncryptedBinaryField "
-                "(put EncryptColumn after the AlterField, DecryptColumn before it)"
+                "of the migration; it must be an encrypted field (put EncryptColumn after "
+                "the AlterField, DecryptColumn before it)"
             )
         convert_column(model, fld, direction=direction, using=alias, batch_size=self.batch_size,
                        unknown_key_ids_are_plaintext=self.unknown_key_ids_are_plaintext)

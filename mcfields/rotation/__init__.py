@@ -1,7 +1,9 @@
 """Key rotation: re-seal every encrypted value under the first configured key.
 
 This is the service behind ``manage.py rotate_keys`` (the command only parses
-options and renders progress).  For each model with encrypted fields it:
+options and renders progress): :class:`RotationPolicy` on the keyset walker
+of :mod:`mcfields.walker`, which adoption (``EncryptColumn``) shares.  For
+each model with encrypted fields it:
 
 * walks the table in primary-key order with keyset pagination
   (``WHERE pk > last ORDER BY pk LIMIT batch``), never OFFSET;
@@ -36,7 +38,7 @@ from __future__ import annotations
 
 from ..binding import pk_text
 from .report import Failure, FieldStats, Mode, Progress, Report, Shard
-from .rotator import DEFAULT_BATCH_SIZE, Rotator
+from .rotator import DEFAULT_BATCH_SIZE, RotationPolicy, Rotator
 from .scope import Target, find_targets
 
 __all__ = [
@@ -46,6 +48,7 @@ __all__ = [
     "Mode",
     "Progress",
     "Report",
+    "RotationPolicy",
     "Rotator",
     "Shard",
     "Target",

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-import zlib
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any
+
+from ..walker import ColumnStats, Failure, Shard
+
+__all__ = ["Failure", "FieldStats", "Mode", "Progress", "Report", "Shard"]
 
 
 class Mode:
@@ -15,92 +17,22 @@ class Mode:
     ALL = (ROTATE, DRY_RUN, CHECK)
 
 
-# --------------------------------------------------------------------------
-# Small value types
-# --------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Shard:
-    """Shard ``index`` (1-based) of ``count``."""
-
-    index: int
-    count: int
-
-    def __post_init__(self) -> None:
-        if self.count < 1 or not 1 <= self.index <= self.count:
-            raise ValueError(f"shard must be K/N with 1 <= K <= N, got {self.index}/{self.count}")
-
-    @classmethod
-    def parse(cls, text: str) -> Shard:
-        head, sep, tail = text.partition("/")
-        try:
-            if not sep:
-                raise ValueError
-            index, count = int(head), int(tail)
-        except ValueError:
-            raise ValueError(f"shard must look like K/N (e.g. 2/4), got {text!r}") from None
-        return cls(index, count)
-
-    @property
-    def remainder(self) -> int:
-        return self.index - 1
-
-    def owns_text(self, pk_str: str) -> bool:
-        """Assignment for non-integer pks (crc32 of the canonical pk text)."""
-        return zlib.crc32(pk_str.encode("utf-8")) % self.count == self.remainder
-
-    def __str__(self) -> str:
-        return f"{self.index}/{self.count}"
-
-
-@dataclass(frozen=True)
-class Failure:
-    """A value that could not be re-sealed; it was left untouched."""
-
-    model: str
-    field: str
-    pk: Any
-    key_id: str | None
-    reason: str
-
-    def __str__(self) -> str:
-        key = self.key_id if self.key_id is not None else "?"
-        return f"{self.model}.{self.field} pk={self.pk!r} key id {key}: {self.reason}"
-
-
 @dataclass
-class FieldStats:
-    """Counts for one encrypted column."""
+class FieldStats(ColumnStats):
+    """Counts for one encrypted column: the walk's (scanned, null, retried,
+    vanished, gave_up, failures) and rotation's own."""
 
-    model: str
-    field: str
-    #: Non-NULL values read (each value counted once, retries excluded).
-    scanned: int = 0
-    null: int = 0
     #: Already under the first key.
     skipped: int = 0
-    #: Written under the first key (ROTATE), or would be (DRY_RUN).
-    resealed: int = 0
     #: Not under the first key (CHECK mode; no opening is attempted there).
     pending: int = 0
-    #: Compare-and-swap lost to a concurrent write, then re-read.
-    retried: int = 0
-    #: Rows deleted between read and write (nothing left to rotate).
-    vanished: int = 0
-    #: Rows left for a rerun after losing DEFAULT_MAX_RETRIES races in a row.
-    gave_up: list[Any] = field(default_factory=list)
-    failures: list[Failure] = field(default_factory=list)
     #: Key id (hex) of every scanned value as first read; "malformed" if none.
     by_key: Counter[str] = field(default_factory=Counter)
 
     @property
-    def label(self) -> str:
-        return f"{self.model}.{self.field}"
-
-    @property
-    def failed(self) -> int:
-        return len(self.failures)
+    def resealed(self) -> int:
+        """Written under the first key (ROTATE), or would be (DRY_RUN)."""
+        return self.written
 
 
 @dataclass

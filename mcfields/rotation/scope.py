@@ -4,26 +4,21 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from django.apps import apps
 from django.db import models, router
+
+from ..contract import EncryptedColumn
 
 # --------------------------------------------------------------------------
 # Scope
 # --------------------------------------------------------------------------
 
 
-def _encrypted_fields(model: type[models.Model]) -> list[models.Field]:
+def _encrypted_fields(model: type[models.Model]) -> list[EncryptedColumn]:
     from ..fields import encrypted_fields
 
     return list(encrypted_fields(model))
-
-
-def _is_text_field(f: models.Field) -> bool:
-    from ..fields import EncryptedBinaryField
-
-    return not isinstance(f, EncryptedBinaryField)
 
 
 @dataclass(frozen=True)
@@ -31,7 +26,7 @@ class Target:
     """A concrete model and its local encrypted fields."""
 
     model: type[models.Model]
-    fields: tuple[models.Field, ...]
+    fields: tuple[EncryptedColumn, ...]
 
     @property
     def label(self) -> str:
@@ -78,15 +73,3 @@ def find_targets(labels: Sequence[str] = (), using: str = "default") -> list[Tar
         for m in chosen
         if router.allow_migrate_model(using, m)
     ]
-
-
-# --------------------------------------------------------------------------
-# Binding helpers
-# --------------------------------------------------------------------------
-
-
-def _integer_pk(model: type[models.Model]) -> bool:
-    pk_field: Any = model._meta.pk
-    while pk_field.is_relation:  # multi-table child: parent_ptr -> parent pk
-        pk_field = pk_field.target_field
-    return isinstance(pk_field, models.IntegerField)

@@ -15,10 +15,18 @@ from typing import Any
 import pytest
 from django.db import connection
 
-from mcfields.adoption import SEAL, UNSEAL, ColumnConversionError, convert_column
+from mcfields.adoption import (
+    SEAL,
+    UNSEAL,
+    AdoptionPolicy,
+    ColumnConversionError,
+    ConversionReport,
+    convert_column,
+)
 from mcfields.binding import pk_text
 from mcfields.crypto import Keyring, binding, from_text, generate_key, to_text
 from mcfields.operations import DecryptColumn, EncryptColumn
+from mcfields.walker import Walker
 from tests.adoption.adoptapp.models import Note
 
 pytestmark = pytest.mark.django_db
@@ -171,3 +179,47 @@ def test_operation_deconstructs_the_escape_hatch() -> None:
     assert op.deconstruct() == (
         "DecryptColumn", ["note", "blob"], {"unknown_key_ids_are_plaintext": True}
     )
+
+
+def test_value_over_the_size_cap_stops_before_writing(settings: Any) -> None:
+    # EncryptColumn seals through the field (seal_for_pk), size cap included;
+    # the pre-scan finds the value before anything is written.
+    settings.MCFIELDS_MAX_VALUE_SIZE = 64
+    rows = {pk: plain("text", pk) for pk in range(1, 8)}
+    rows[6] = "secret " + "x" * 100
+    put(rows, "text")
+    with pytest.raises(ColumnConversionError) as info:
+        convert_column(Note, field("text"), direction=SEAL, using="default", batch_size=3)
+    message = str(info.value)
+    assert "adoptapp.Note.text" in message and "pk=6" in message
+    assert "exceeds the maximum of 64 bytes" in message and "Nothing was written" in message
+    assert "secret" not in message
+    assert raw("text") == rows
+
+
+def test_decrypt_retries_rows_written_concurrently() -> None:
+    # DecryptColumn's compare-and-swap: a row whose write did not apply is
+    # told apart by what it holds now (the database may return the written
+    # value in another form, "42" for 42): plaintext is done, a new
+    # envelope is re-read and opened.
+    rows = {pk: sealed(CONFIGURED, "text", pk) for pk in range(1, 6)}
+    put(rows, "text")
+    raced: list[Any] = []
+
+    def race(model: type, pks: list[Any]) -> None:
+        if raced:
+            return
+        raced.append(pks)
+        with connection.cursor() as cursor:
+            cursor.execute("UPDATE adoptapp_note SET text = %s WHERE id = 2",
+                           [sealed(CONFIGURED, "text", 2, "app write ✓")])
+            cursor.execute("UPDATE adoptapp_note SET text = %s WHERE id = 3", ["plain already"])
+
+    report = ConversionReport("adoptapp.Note", "text", direction=UNSEAL)
+    walker = Walker(AdoptionPolicy(UNSEAL, connection), after_read=race)
+    walker.walk(Note, walker.columns(Note, [(field("text"), report)]))
+    assert raced
+    assert (report.converted, report.retried, report.contended) == (5, 1, [])
+    expected = {pk: plain("text", pk) for pk in range(1, 6)}
+    expected.update({2: "app write ✓", 3: "plain already"})
+    assert raw("text") == expected

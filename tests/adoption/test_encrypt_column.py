@@ -9,26 +9,18 @@ Results are checked on the raw columns with the crypto API alone.
 
 from __future__ import annotations
 
-import os
 import random
 import signal
 import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
-
-import pytest
 
 from mcfields.binding import pk_text
 from mcfields.crypto import Keyring, binding, from_text
-from tests.databases import DirectDB, pg_params
+from tests.adoption.support import KEY, ROOT, Target, django_shell
 
-ROOT = Path(__file__).absolute().parents[2]
-ON_POSTGRES = os.environ.get("MCFIELDS_TEST_DB") == "postgres"
-KEY = "yQdKUEt1Y0kKT2GZc7D2UHP7nvyrn2Ky6TguP3tfx1Q="  # testproject's demo key
 FOREIGN_KEY = "A" * 43 + "="  # a key the migrating process does not have
 ROWS_PER_TABLE = 1500
 TABLES = ("adoptapp_note", "adoptapp_uuidnote")
@@ -55,46 +47,6 @@ def plaintext_blob(i: int) -> bytes | None:
     if i % 5 == 0 and size < 40:
         return b"\x01" + body
     return body.lstrip(b"\x01")  # random bytes start with 0x01 one time in 256
-
-
-class Target(DirectDB):
-    """The test's own database, plus ``manage.py migrate adoptapp``."""
-
-    def db_pk(self, pk: Any) -> Any:
-        if isinstance(pk, uuid.UUID) and self.vendor == "sqlite":
-            return pk.hex  # Django stores UUIDField as char(32) on SQLite
-        return pk
-
-    def migrate(self, name: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(self.migrate_cmd(name), cwd=ROOT, env=self.env, text=True,
-                              capture_output=True, timeout=timeout)
-
-    def migrate_cmd(self, name: str) -> list[str]:
-        return [sys.executable, "-m", "django", "migrate", "adoptapp", name, "--noinput",
-                "-v", "0"]
-
-
-@pytest.fixture
-def target(tmp_path: Path) -> Iterator[Target]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST")}
-    env.update(DJANGO_SETTINGS_MODULE="testproject.settings", MCFIELDS_KEYS=KEY,
-               PYTHONPATH=str(ROOT))
-    if ON_POSTGRES:
-        import psycopg
-
-        name = f"mcfields_adopt_{uuid.uuid4().hex[:10]}"
-        with psycopg.connect(**pg_params(os.environ.get("PGDATABASE", "mcfields")),
-                             autocommit=True) as admin:
-            admin.execute(f'CREATE DATABASE "{name}"')
-        env.update(MCFIELDS_TEST_DB="postgres", PGDATABASE=name)
-        yield Target("postgresql", env, pg_name=name)
-        with psycopg.connect(**pg_params(os.environ.get("PGDATABASE", "mcfields")),
-                             autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    else:
-        env.pop("MCFIELDS_TEST_DB", None)
-        env["MCFIELDS_SQLITE_PATH"] = str(tmp_path / "adopt.sqlite3")
-        yield Target("sqlite", env, sqlite_path=env["MCFIELDS_SQLITE_PATH"])
 
 
 def fill_plaintext(target: Target) -> dict[tuple[str, Any], tuple[str, bytes | None]]:
@@ -171,11 +123,6 @@ def assert_all_sealed(target: Target, expected: dict) -> None:
 def assert_all_plain(target: Target, expected: dict) -> None:
     raw = read_raw(target)
     assert raw == expected
-
-
-def django_shell(target: Target, script: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "django", "shell", "-v", "0", "-c", script],
-                          cwd=ROOT, env=target.env, text=True, capture_output=True, timeout=120)
 
 
 def test_encrypt_then_reverse_restores_exact_plaintext(target):

@@ -14,6 +14,7 @@ from django.db import connection
 
 from mcfields.crypto import Keyring
 from mcfields.rotation import Mode, Report, Rotator, Shard, find_targets
+from mcfields.walker import Walker
 from tests.rotation.rotapp.models import ChildSecret, Secret, UuidSecret
 from tests.rotation.support import (
     INSERT_SECRET,
@@ -360,15 +361,15 @@ def test_command_reports_an_interrupt(
     settings: Any, keys: Keys, old_rows: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     calls = []
-    original = Rotator._process_batch
+    original = Walker.process
 
-    def flaky(self: Rotator, *args: Any, **kwargs: Any) -> None:
+    def flaky(self: Walker, *args: Any, **kwargs: Any) -> None:
         calls.append(1)
         if len(calls) == 2:
             raise KeyboardInterrupt
         original(self, *args, **kwargs)
 
-    monkeypatch.setattr(Rotator, "_process_batch", flaky)
+    monkeypatch.setattr(Walker, "process", flaky)
     error, out = rotate_fails("rotapp.Secret", "--batch-size", "100")
     assert error.returncode == 130
     assert "interrupted" in str(error) and "run rotate_keys again" in str(error)
@@ -467,6 +468,7 @@ def test_find_targets_lists_concrete_encrypted_models() -> None:
         "rotapp.UuidSecret": ["text"],
         "rotapp.ChildSecret": ["extra"],
         "rotapp.Document": ["text"],
+        "rotapp.TypedSecret": ["number", "day", "amount", "data", "flag", "packed"],
     }
     assert {"rotapp.Secret", "rotapp.UuidSecret"} <= {t.label for t in find_targets()}
 

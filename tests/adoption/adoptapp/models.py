@@ -6,7 +6,15 @@ import uuid
 
 from django.db import models
 
-from mcfields import EncryptedBinaryField, EncryptedTextField
+from mcfields.fields import (
+    EncryptedBinaryField,
+    EncryptedBooleanField,
+    EncryptedDateField,
+    EncryptedDecimalField,
+    EncryptedIntegerField,
+    EncryptedJSONField,
+    EncryptedTextField,
+)
 
 
 class Note(models.Model):
@@ -21,6 +29,21 @@ class UUIDNote(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     text = EncryptedTextField()
     blob = EncryptedBinaryField(null=True)
+
+    def __str__(self) -> str:
+        return f"{type(self).__name__} {self.pk}"
+
+
+class Typed(models.Model):
+    """Plain typed columns (migration 0003) adopted by 0004: AlterField to
+    the encrypted twin, then EncryptColumn."""
+
+    number = EncryptedIntegerField()
+    day = EncryptedDateField()
+    amount = EncryptedDecimalField(max_digits=12, decimal_places=2)
+    data = EncryptedJSONField()
+    flag = EncryptedBooleanField()
+    maybe = EncryptedIntegerField(null=True)
 
     def __str__(self) -> str:
         return f"{type(self).__name__} {self.pk}"

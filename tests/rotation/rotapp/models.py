@@ -6,7 +6,15 @@ import uuid
 
 from django.db import models
 
-from mcfields import EncryptedBinaryField, EncryptedTextField
+from mcfields.fields import (
+    EncryptedBinaryField,
+    EncryptedBooleanField,
+    EncryptedDateField,
+    EncryptedDecimalField,
+    EncryptedIntegerField,
+    EncryptedJSONField,
+    EncryptedTextField,
+)
 
 
 class Secret(models.Model):
@@ -69,3 +77,20 @@ class Document(models.Model):
 
     def __str__(self) -> str:
         return f"Document {self.pk}"
+
+
+class TypedSecret(models.Model):
+    """Typed encrypted fields: text storage, and one in binary storage."""
+
+    number = EncryptedIntegerField(null=True)
+    day = EncryptedDateField(null=True)
+    amount = EncryptedDecimalField(max_digits=12, decimal_places=2, null=True)
+    data = EncryptedJSONField(null=True)
+    flag = EncryptedBooleanField(null=True)
+    packed = EncryptedIntegerField(storage="binary", null=True)
+
+    class Meta:
+        app_label = "rotapp"
+
+    def __str__(self) -> str:
+        return f"TypedSecret {self.pk}"
