@@ -158,5 +158,7 @@ def test_writers_during_rotation_lose_nothing(
     assert check_secret_rows(Keyring.from_strings([keys.new]), rows,
                              expected_text=writers.last) == []
     assert {key_id_hex(r[1]) for r in rows} == {keys.key_id("new")}
-    # The race really happened: compare-and-swap lost and retried some rows.
-    assert n_retried > 0, f"no write raced the rotation ({writes_during} writes)"
+    # Whether a write landed between a batch's read and its compare-and-swap
+    # depends on scheduling (on a loaded machine, sometimes none does); the
+    # retry path itself is tested deterministically in test_rotate_keys.py
+    # (a write injected between the read and the write of a batch).
