@@ -38,7 +38,7 @@ from .crypto import binding
 from .descriptors import EncryptedDescriptor
 from .exceptions import DecryptionError, ValueTooLargeError
 from .lookups import EncryptedExact, IsNull, refusal
-from .saving import ForSave, install, is_encrypted, is_pending, local_encrypted
+from .saving import ForSave, install, is_encrypted, is_pending, row_columns
 from .sealed import Sealed
 
 __all__ = [
@@ -47,7 +47,7 @@ __all__ = [
     "EncryptedDecimalField", "EncryptedEmailField", "EncryptedField", "EncryptedFloatField",
     "EncryptedIntegerField", "EncryptedJSONField", "EncryptedPositiveIntegerField",
     "EncryptedTextField", "EncryptedTimeField", "EncryptedURLField", "EncryptedUUIDField",
-    "encrypted_fields", "refuse_upsert",
+    "refuse_upsert",
 ]
 
 _USE_MANAGER = (
@@ -659,26 +659,10 @@ def _is_case(value: Any) -> bool:
     return len(sources) == 1 and isinstance(sources[0], Case)
 
 
-def encrypted_fields(model: type[models.Model]) -> list[Any]:
-    """The concrete encrypted fields of ``model``'s own table, in order."""
-    return list(local_encrypted(model))
-
-
-def _all_encrypted(model: type[models.Model]) -> list[Any]:
-    """Every encrypted column of a row of ``model``, parents' tables included.
-
-    Reads ``local_fields`` rather than ``concrete_fields`` because this runs
-    on ``class_prepared``, before Django has finished caching field lists.
-    """
-    base = model._meta.concrete_model or model
-    chain = [base, *base._meta.get_parent_list()]
-    return [f for m in chain for f in m._meta.local_fields if f.concrete and is_encrypted(f)]
-
-
 def _on_class_prepared(sender: type[models.Model], **kwargs: Any) -> None:
     if sender._meta.abstract:
         return
-    fields = _all_encrypted(sender)
+    fields = row_columns(sender)
     if fields:
         install(sender, fields)
 

@@ -47,7 +47,8 @@ from .exceptions import forget_locals_on_error
 from .sealed import Sealed
 
 __all__ = [
-    "ForSave", "insert_and_bind", "install", "is_pending", "local_encrypted", "own_transaction",
+    "ForSave", "insert_and_bind", "install", "is_pending", "own_transaction", "row_columns",
+    "table_columns",
     "pending",
     "table_pks", "take_write_lock", "write_sealed",
 ]
@@ -99,14 +100,26 @@ def is_encrypted(field: Any) -> bool:
 _local_cache: weakref.WeakKeyDictionary[type, tuple[Any, ...]] = weakref.WeakKeyDictionary()
 
 
-def local_encrypted(model: type[models.Model]) -> tuple[Any, ...]:
-    """The encrypted columns of ``model``'s own table."""
+def table_columns(model: type[models.Model]) -> tuple[Any, ...]:
+    """The encrypted columns of ``model``'s own table (not its parents')."""
     try:
         return _local_cache[model]
     except KeyError:
         fields = tuple(f for f in model._meta.local_concrete_fields if is_encrypted(f))
         _local_cache[model] = fields
         return fields
+
+
+def row_columns(model: type[models.Model]) -> list[Any]:
+    """Every encrypted column of a row of ``model``: its own table's and
+    its parents' (multi-table inheritance), in declaration order.
+
+    Reads ``local_fields`` rather than ``concrete_fields``: this also runs
+    on ``class_prepared``, before Django has finished caching field lists.
+    """
+    base = model._meta.concrete_model or model
+    chain = [base, *base._meta.get_parent_list()]
+    return [f for m in chain for f in m._meta.local_fields if f.concrete and is_encrypted(f)]
 
 
 # -- writing sealed values by pk -----------------------------------------------
@@ -268,7 +281,7 @@ def _save_table(call: SaveTableCall) -> Any:
     docstring): seal directly when the pk is known before the INSERT, else
     pre-allocate the pk (SQLite) or insert and bind in one transaction."""
     cls = call.get("cls")
-    fields = local_encrypted(cls) if cls is not None else ()
+    fields = table_columns(cls) if cls is not None else ()
     if not fields:
         return call()
     self = call.instance

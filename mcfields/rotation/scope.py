@@ -16,9 +16,9 @@ from ..contract import EncryptedColumn
 
 
 def _encrypted_fields(model: type[models.Model]) -> list[EncryptedColumn]:
-    from ..fields import encrypted_fields
+    from ..saving import table_columns
 
-    return list(encrypted_fields(model))
+    return list(table_columns(model))
 
 
 @dataclass(frozen=True)

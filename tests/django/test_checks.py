@@ -211,12 +211,15 @@ def test_binding_label_contract():
     assert Comment._meta.get_field("text").binding_label == "demo.Comment.text"
 
 
-def test_encrypted_fields_helper_lists_local_concrete_fields():
-    from mcfields.fields import encrypted_fields
+def test_table_and_row_columns():
+    from mcfields.saving import row_columns, table_columns
     from testproject.demo.models import Note, SignedNote
 
-    assert [f.name for f in encrypted_fields(Note)] == ["body", "attachment"]
-    assert [f.name for f in encrypted_fields(SignedNote)] == ["signer", "signature"]
+    assert [f.name for f in table_columns(Note)] == ["body", "attachment"]
+    assert [f.name for f in table_columns(SignedNote)] == ["signer", "signature"]
+    # A row of a multi-table child spans its parent's table too.
+    assert [f.name for f in row_columns(SignedNote)] == [
+        "signer", "signature", "body", "attachment"]
 
 
 def test_seal_for_pk_and_open_for_pk_contract():
