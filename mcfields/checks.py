@@ -280,6 +280,38 @@ def _check_row_binding(field: Any, model: Any, error: Any) -> None:
             )
 
 
+def _check_base_field(field: Any) -> list[checks.CheckMessage]:
+    """``mcfields.E114``/``E115``: what ``EncryptedField(base_field)`` can encrypt."""
+    base = getattr(field, "base_field", None)
+    if base is None:
+        return []
+    kind = type(base).__name__
+    found: list[checks.CheckMessage] = []
+    if base.is_relation or not base.concrete or getattr(base, "_mcfields_encrypted", False):
+        found.append(checks.Error(
+            f"{type(field).__name__} cannot encrypt a {kind}: the base field must be a "
+            "concrete, non-relational field that is not encrypted itself.",
+            hint="Encrypt a plain field type (CharField, IntegerField, DateField, JSONField...).",
+            obj=field, id="mcfields.E115",
+        ))
+    elif field.plaintext_codec is None:
+        found.append(checks.Error(
+            f"{type(field).__name__} cannot encrypt a {kind}: no plaintext encoding is "
+            "registered for it.",
+            hint="Use a supported base field, or register an encoding with "
+                 "mcfields.plaintext.register(<field class>, <codec>).",
+            obj=field, id="mcfields.E114",
+        ))
+    elif base.primary_key or base.unique or base.db_index or base.has_db_default():
+        found.append(checks.Error(
+            f"the base field of {type(field).__name__} sets primary_key, unique, db_index "
+            "or db_default, which an encrypted column cannot honour.",
+            hint="Give the base field only its type's options (max_length, decimal_places...).",
+            obj=field, id="mcfields.E115",
+        ))
+    return found
+
+
 def check_field(field: Any) -> list[checks.CheckMessage]:
     """``mcfields.E1xx`` for one encrypted field."""
     errors: list[checks.CheckMessage] = []
@@ -311,6 +343,7 @@ def check_field(field: Any) -> list[checks.CheckMessage]:
             "Pin the binding label with context='app_label.Model.field'.",
             "mcfields.E107",
         )
+    errors.extend(_check_base_field(field))
     model = getattr(field, "model", None)
     if model is None or model._meta.abstract:
         # Concrete children check their own copy of the field (and its label).

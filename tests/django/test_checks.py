@@ -264,3 +264,29 @@ def test_composite_primary_key_is_an_error():
             app_label = "demo"
 
     assert "mcfields.E108" in _ids(Pair._meta.get_field("secret").check())
+
+
+def test_base_field_checks():
+    from django.db import models
+    from django.test.utils import isolate_apps
+
+    from mcfields.fields import EncryptedField
+
+    with isolate_apps("testproject.demo"):
+
+        class Odd(models.Model):  # noqa: DJ008 - never shown
+            interval = EncryptedField(models.DurationField(), null=True)
+            link = EncryptedField(models.ForeignKey("demo.Note", on_delete=models.CASCADE),
+                                  null=True)
+            unique_base = EncryptedField(models.CharField(max_length=5, unique=True), null=True)
+            fine = EncryptedField(models.DateField(), null=True)
+
+            class Meta:
+                app_label = "demo"
+
+        ids = {name: [e.id for e in Odd._meta.get_field(name).check()]
+               for name in ("interval", "link", "unique_base", "fine")}
+    assert "mcfields.E114" in ids["interval"]
+    assert "mcfields.E115" in ids["link"]
+    assert "mcfields.E115" in ids["unique_base"]
+    assert not [i for i in ids["fine"] if i.startswith("mcfields.")]
