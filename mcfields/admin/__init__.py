@@ -24,6 +24,7 @@ from .display import MARKER_CLASS, undecryptable_marker
 from .forms import EncryptedFileField, EncryptedFileInput, EncryptedModelForm
 from .options import (
     EncryptedAdminMixin,
+    EncryptedFormfieldMixin,
     EncryptedModelAdmin,
     EncryptedStackedInline,
     EncryptedTabularInline,
@@ -34,6 +35,7 @@ __all__ = [
     "EncryptedAdminMixin",
     "EncryptedFileField",
     "EncryptedFileInput",
+    "EncryptedFormfieldMixin",
     "EncryptedModelAdmin",
     "EncryptedModelAdminChecks",
     "EncryptedModelForm",
