@@ -95,7 +95,8 @@ class PlainTyped(models.Model):
     """``Typed`` with Django's plain fields: what the encrypted fields must
     load as (type, value, USE_TZ handling) on the same database."""
 
-    char = models.CharField(max_length=20, null=True, blank=True)
+    # Nullable like the encrypted twin, whose None is NULL.
+    char = models.CharField(max_length=20, null=True, blank=True)  # noqa: DJ001
     integer = models.IntegerField(null=True, blank=True)
     big = models.BigIntegerField(null=True, blank=True)
     positive = models.PositiveIntegerField(null=True, blank=True)
