@@ -12,16 +12,50 @@ from .exceptions import DecryptionError, MCFieldsError
 
 __all__ = [
     "DecryptionError",
+    "EncryptedBigIntegerField",
     "EncryptedBinaryField",
+    "EncryptedBooleanField",
+    "EncryptedCharField",
+    "EncryptedDateField",
+    "EncryptedDateTimeField",
+    "EncryptedDecimalField",
+    "EncryptedEmailField",
+    "EncryptedField",
+    "EncryptedFloatField",
+    "EncryptedIntegerField",
+    "EncryptedJSONField",
     "EncryptedManager",
+    "EncryptedPositiveIntegerField",
     "EncryptedTextField",
+    "EncryptedTimeField",
+    "EncryptedURLField",
+    "EncryptedUUIDField",
     "MCFieldsError",
     "Sealed",
 ]
 
+# The fields: every name mcfields.fields exports for models.
+_FIELDS = (
+    "EncryptedBigIntegerField",
+    "EncryptedBinaryField",
+    "EncryptedBooleanField",
+    "EncryptedCharField",
+    "EncryptedDateField",
+    "EncryptedDateTimeField",
+    "EncryptedDecimalField",
+    "EncryptedEmailField",
+    "EncryptedField",
+    "EncryptedFloatField",
+    "EncryptedIntegerField",
+    "EncryptedJSONField",
+    "EncryptedPositiveIntegerField",
+    "EncryptedTextField",
+    "EncryptedTimeField",
+    "EncryptedURLField",
+    "EncryptedUUIDField",
+)
 _LAZY = {
-    "EncryptedTextField": "mcfields.fields",
-    "EncryptedBinaryField": "mcfields.fields",
+    **dict.fromkeys(_FIELDS, "mcfields.fields"),
     "Sealed": "mcfields.sealed",
     "EncryptedManager": "mcfields.managers",
 }

@@ -5,10 +5,16 @@ Importing this module registers the fields for every ``ModelSerializer``
 
     import mcfields.drf  # noqa: F401  (e.g. at the top of serializers.py)
 
+* Every encrypted field serializes as its base field would: the serializer
+  field DRF maps the base field to, with the base field's options
+  (``max_length``, ``max_digits``/``decimal_places``, ``min_value`` of a
+  positive integer, the integer range, JSON ``encoder``/``decoder``...), so
+  bad input is a validation error (400) as it is for the plain field.
 * ``EncryptedTextField`` -> :class:`EncryptedCharField`: a JSON string.
-* ``EncryptedBinaryField`` -> :class:`EncryptedBase64Field`: standard base64
-  in a JSON string.  Input that is not a string, not base64, or larger than
-  ``MCFIELDS_MAX_VALUE_SIZE`` is a validation error (400), never a 500.
+* ``EncryptedBinaryField`` (any ``BinaryField`` base) ->
+  :class:`EncryptedBase64Field`: standard base64 in a JSON string.  Input
+  that is not a string, not base64, or larger than ``MCFIELDS_MAX_VALUE_SIZE``
+  is a validation error (400), never a 500.
 
 A value that fails to open while a response is serialized raises
 :class:`UndecryptableValue`: the whole response is an error naming the
@@ -23,16 +29,22 @@ from __future__ import annotations
 
 import base64
 import binascii
+import copy
 from typing import Any
 
+from django.db import models
 from rest_framework import serializers
 from rest_framework.exceptions import APIException
+from rest_framework.utils.field_mapping import ClassLookupDict, get_field_kwargs
 
 from . import conf
 from .exceptions import DecryptionError
-from .fields import EncryptedBinaryField, EncryptedTextField
+from .fields import EncryptedBinaryField, EncryptedField, EncryptedTextField
 
-__all__ = ["EncryptedBase64Field", "EncryptedCharField", "UndecryptableValue", "register"]
+__all__ = [
+    "EncryptedBase64Field", "EncryptedCharField", "EncryptedModelField", "UndecryptableValue",
+    "register", "serializer_field_for",
+]
 
 
 class UndecryptableValue(APIException):
@@ -109,12 +121,96 @@ class EncryptedBase64Field(_Opens, serializers.Field):
         return value
 
 
+# The serializer field classes that open values: DRF's class for the base
+# field, with _Opens in front (made once per class, on first use).
+_OPENING: dict[type[serializers.Field], type[serializers.Field]] = {
+    serializers.CharField: EncryptedCharField,
+}
+# Options DRF derives from the model field that only an editable field takes.
+_WRITE_ONLY_OPTIONS = ("required", "allow_blank")
+
+
+def _opening(field_class: type[serializers.Field]) -> type[serializers.Field]:
+    if issubclass(field_class, _Opens):
+        return field_class
+    opening = _OPENING.get(field_class)
+    if opening is None:
+        opening = _OPENING[field_class] = type(
+            f"Encrypted{field_class.__name__}", (_Opens, field_class),
+            {"__module__": __name__,
+             "__doc__": f"``{field_class.__name__}`` over an encrypted field's plaintext."},
+        )
+    return opening
+
+
+def serializer_field_for(model_field: Any, **kwargs: Any) -> serializers.Field:
+    """The serializer field of an encrypted ``model_field``: the one DRF uses
+    for its base field, with the options DRF derives from the base field.
+
+    ``kwargs`` are what ModelSerializer derived from the encrypted field
+    (``required``, ``allow_null``, ``read_only``, ``label``...) plus the
+    serializer's ``extra_kwargs``; they win over the base field's.
+    """
+    kwargs.pop("model_field", None)
+    # The base field as DRF should see it: editable as the encrypted field
+    # is (BinaryField's own default is not editable), and named like it.
+    base = copy.copy(model_field.base_field)
+    base.editable = model_field.editable
+    if isinstance(base, models.BinaryField):
+        field_class: type[serializers.Field] = EncryptedBase64Field
+    else:
+        try:
+            field_class = ClassLookupDict(
+                serializers.ModelSerializer.serializer_field_mapping)[base]
+        except KeyError:
+            field_class = serializers.ModelField
+    options = get_field_kwargs(model_field.name, base)
+    if issubclass(field_class, serializers.ModelField):
+        options["model_field"] = base
+    else:
+        options.pop("model_field", None)
+    if not issubclass(field_class, (serializers.CharField, serializers.ChoiceField)):
+        options.pop("allow_blank", None)
+    if isinstance(base, models.JSONField):
+        # What ModelSerializer does for a plain JSONField.
+        options["encoder"] = base.encoder
+        options["decoder"] = base.decoder
+    validators = [*options.pop("validators", ()), *kwargs.pop("validators", ())]
+    if validators:
+        options["validators"] = validators
+    options.update(kwargs)
+    if options.get("read_only"):
+        for name in _WRITE_ONLY_OPTIONS:
+            options.pop(name, None)
+    return _opening(field_class)(**options)
+
+
+class EncryptedModelField(serializers.ModelField):
+    """The ``serializer_field_mapping`` entry of every encrypted field.
+
+    ModelSerializer passes the model field only to ``ModelField``
+    subclasses; this one uses it to build the serializer field of the base
+    field (:func:`serializer_field_for`), so it is never an instance itself.
+    """
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> Any:  # type: ignore[misc]
+        model_field = kwargs.pop("model_field", None)
+        if model_field is None and args:
+            model_field, *args = args
+        if args:
+            raise TypeError("EncryptedModelField takes keyword arguments only")
+        return serializer_field_for(model_field, **kwargs)
+
+
 def register() -> None:
-    """Map mcfields' model fields to these serializer fields for every
+    """Map mcfields' model fields to their serializer fields for every
     ModelSerializer (idempotent; done when this module is imported)."""
     mapping = serializers.ModelSerializer.serializer_field_mapping
-    mapping[EncryptedTextField] = EncryptedCharField
-    mapping[EncryptedBinaryField] = EncryptedBase64Field
+    # The named fields are subclasses (ClassLookupDict walks the MRO); the
+    # two that had entries of their own before the typed fields get the
+    # same one, in case an older registration is still in place.
+    for field_class in (EncryptedField, EncryptedTextField, EncryptedBinaryField):
+        mapping[field_class] = EncryptedModelField
 
 
 register()

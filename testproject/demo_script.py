@@ -11,6 +11,8 @@ demo's own sample data.
 
 from __future__ import annotations
 
+import datetime
+import decimal
 import os
 import sys
 import textwrap
@@ -37,9 +39,9 @@ def short(value: object, width: int = 60) -> str:
 CONTACT_ID = uuid.UUID("5f0c6f8e-2d1b-4c1e-9a51-6d0e4b7f3a10")
 
 
-def demo_rows() -> tuple[Any, Any, Any, Any, Any]:
+def demo_rows() -> tuple[Any, Any, Any, Any, Any, Any]:
     """One row of each demo model (two notes), created on the first run."""
-    from testproject.demo.models import Comment, Contact, Note, SignedNote
+    from testproject.demo.models import Comment, Contact, Note, Patient, SignedNote
 
     note, _ = Note.objects.get_or_create(
         title="Visit 2026-11-24",
@@ -65,7 +67,15 @@ def demo_rows() -> tuple[Any, Any, Any, Any, Any]:
         note=note,
         defaults={"text": "Call back on Monday.", "remarks": "internal"},
     )
-    return note, other, signed, contact, comment
+    patient, _ = Patient.objects.get_or_create(
+        name="Grace",
+        defaults={"date_of_birth": datetime.date(1906, 12, 9), "email": "grace@example.org",
+                  "balance": decimal.Decimal("-12.50"), "consented": True,
+                  "record": {"allergies": ["penicillin"], "blood_type": "O+", "visits": 3,
+                             "notes": None},
+                  "last_visit": datetime.datetime(2026, 11, 24, 9, 30, tzinfo=datetime.UTC)},
+    )
+    return note, other, signed, contact, comment, patient
 
 
 def main() -> int:
@@ -78,7 +88,7 @@ def main() -> int:
 
     from mcfields import DecryptionError
     from mcfields.conf import get_keyring
-    from testproject.demo.models import Comment, Contact, Note, SignedNote
+    from testproject.demo.models import Comment, Contact, Note, Patient, SignedNote
 
     banner(f"1. migrate (SQLite: {connection.settings_dict['NAME']})")
     call_command("migrate", interactive=False, verbosity=0)
@@ -87,13 +97,15 @@ def main() -> int:
           f"({len(get_keyring().keys)} key(s) configured in MCFIELDS_KEYS)")
 
     banner("2. rows in every demo model (created once; a rerun finds them)")
-    note, other, signed, contact, comment = demo_rows()
+    note, other, signed, contact, comment, patient = demo_rows()
     print(f"Note pk={note.pk}, Note pk={other.pk}, SignedNote pk={signed.pk}")
     print(f"Contact pk={contact.pk}, Comment pk={comment.pk} on Note pk={note.pk}")
+    print(f"Patient pk={patient.pk}")
     print(f"rows: {count(Note.objects.count(), 'note')} (signed ones included), "
           f"{count(SignedNote.objects.count(), 'signed note')}, "
           f"{count(Contact.objects.count(), 'contact')}, "
-          f"{count(Comment.objects.count(), 'comment')}")
+          f"{count(Comment.objects.count(), 'comment')}, "
+          f"{count(Patient.objects.count(), 'patient')}")
 
     banner("3. what the database holds vs what the app reads")
     rows = [
@@ -104,6 +116,14 @@ def main() -> int:
         ("demo_contact", "email", "id", contact.pk.hex, Contact, "email"),
         ("demo_contact", "phone", "id", contact.pk.hex, Contact, "phone"),
         ("demo_comment", "text", "id", comment.pk, Comment, "text"),
+        # Typed fields: the column holds an envelope whatever the type; the
+        # app reads a date, a Decimal, a dict, a bool, an aware datetime.
+        ("demo_patient", "date_of_birth", "id", patient.pk, Patient, "date_of_birth"),
+        ("demo_patient", "email", "id", patient.pk, Patient, "email"),
+        ("demo_patient", "balance", "id", patient.pk, Patient, "balance"),
+        ("demo_patient", "record", "id", patient.pk, Patient, "record"),
+        ("demo_patient", "consented", "id", patient.pk, Patient, "consented"),
+        ("demo_patient", "last_visit", "id", patient.pk, Patient, "last_visit"),
     ]
     for table, column, pk_col, db_pk, model, attr in rows:
         with connection.cursor() as cursor:
@@ -117,7 +137,7 @@ def main() -> int:
         loaded = getattr(model.objects.get(pk=model._meta.pk.to_python(db_pk)), attr)
         print(f"{model.__name__}.{attr}")
         print(f"   database: {stored}")
-        print(f"   app reads: {short(loaded)}")
+        print(f"   app reads: {short(loaded)} ({type(loaded).__name__})")
     print()
     print("values() yields Sealed objects, never plaintext:")
     for sealed in Note.objects.filter(pk=note.pk).values_list("body", flat=True):

@@ -4,7 +4,9 @@
 ``ModelAdmin`` base) makes a model with encrypted fields safe to manage in
 the admin:
 
-* ``EncryptedTextField`` shows and edits as plaintext.
+* ``EncryptedTextField`` shows and edits as plaintext; typed fields use
+  their base field's form field and admin widgets (``formfield_overrides``
+  of the base field's class) and display as the plain field would.
 * ``EncryptedBinaryField`` never puts bytes in the page: it shows the size
   (``2.1 KB``) and a download link, and, when the model field is
   ``editable=True``, a file input to upload a new value.
@@ -24,6 +26,7 @@ from .display import MARKER_CLASS, undecryptable_marker
 from .forms import EncryptedFileField, EncryptedFileInput, EncryptedModelForm
 from .options import (
     EncryptedAdminMixin,
+    EncryptedFormfieldMixin,
     EncryptedModelAdmin,
     EncryptedStackedInline,
     EncryptedTabularInline,
@@ -34,6 +37,7 @@ __all__ = [
     "EncryptedAdminMixin",
     "EncryptedFileField",
     "EncryptedFileInput",
+    "EncryptedFormfieldMixin",
     "EncryptedModelAdmin",
     "EncryptedModelAdminChecks",
     "EncryptedModelForm",

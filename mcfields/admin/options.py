@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Iterable
 from typing import Any
 
 from django.contrib import admin, messages
 from django.contrib.admin.options import BaseModelAdmin
-from django.contrib.admin.utils import flatten_fieldsets, label_for_field, quote, unquote
+from django.contrib.admin.utils import (
+    display_for_field,
+    flatten_fieldsets,
+    label_for_field,
+    quote,
+    unquote,
+)
 from django.contrib.admin.views.main import SEARCH_VAR, ChangeList
-from django.contrib.admin.widgets import AdminTextareaWidget
 from django.core.exceptions import FieldDoesNotExist
+from django.db import models
 from django.db.models import Model
 from django.db.models.constants import LOOKUP_SEP
 from django.http import Http404, HttpResponse, HttpResponseRedirect
@@ -44,7 +51,45 @@ from .forms import EncryptedFileField, EncryptedModelForm, _max_size
 # The admin
 
 
-class EncryptedAdminMixin(BaseModelAdmin):
+def base_field_override(admin_obj: BaseModelAdmin, db_field: Any) -> dict[str, Any] | None:
+    """The ``formfield_overrides`` entry an encrypted ``db_field`` gets.
+
+    Django picks an entry by the model field's class MRO, and an encrypted
+    field is not a ``DateField`` (nor a ``TextField``...): its widgets would
+    be the bare form field's.  An entry for the encrypted class itself wins
+    (``{EncryptedDateField: {...}}`` is as explicit as it gets); otherwise
+    the entry for the base field's class, so ``EncryptedDateField`` gets the
+    calendar, ``EncryptedDateTimeField`` the split date/time widget,
+    ``EncryptedTextField`` the text area, as their plain fields do.
+    """
+    from ..fields import EncryptedField
+
+    overrides = admin_obj.formfield_overrides
+    for klass in type(db_field).__mro__:
+        if klass in overrides and issubclass(klass, EncryptedField):
+            return overrides[klass]
+    base = getattr(db_field, "base_field", None)
+    if base is None:
+        return None
+    return next((overrides[k] for k in type(base).__mro__ if k in overrides), None)
+
+
+class EncryptedFormfieldMixin(BaseModelAdmin):
+    """Admin widgets of the base field for encrypted fields (model admins and
+    inlines alike): see :func:`base_field_override`."""
+
+    def formfield_for_dbfield(self, db_field: Any, request: Any, **kwargs: Any) -> Any:
+        if is_encrypted(db_field) and not db_field.choices:
+            # Fields with choices take Django's own path (a select or
+            # radio buttons, whatever the type).  Explicit kwargs win, as
+            # they do over Django's own overrides.
+            override = base_field_override(self, db_field)
+            if override:
+                kwargs = {**copy.deepcopy(override), **kwargs}
+        return super().formfield_for_dbfield(db_field, request, **kwargs)
+
+
+class EncryptedAdminMixin(EncryptedFormfieldMixin, BaseModelAdmin):
     """Put in front of a ``ModelAdmin`` base for models with encrypted fields."""
 
     checks_class = EncryptedModelAdminChecks
@@ -115,11 +160,25 @@ class EncryptedAdminMixin(BaseModelAdmin):
         except DecryptionError as exc:
             _log_failure(obj, field.name, exc)
             return undecryptable_marker(exc, explain=not cell)
-        if value is None:
+        return self._display_value(field, value, cell=cell)
+
+    def _display_value(self, field: Any, value: Any, *, cell: bool) -> Any:
+        """An opened value as the plain field's column and read-only row show it.
+
+        Text (cut to ``encrypted_list_truncate`` in a cell) stays text; other
+        types go through the admin's ``display_for_field`` with the base
+        field, as a plain column of that type would: the yes/no/unknown icon
+        for a boolean, localized dates and numbers, a Decimal with its
+        places, JSON as JSON (not a Python repr), a choice's label.
+        """
+        base = field.base_field
+        if value is None and not isinstance(base, models.BooleanField):
             return None
-        if cell and self.encrypted_list_truncate:
-            return Truncator(value).chars(self.encrypted_list_truncate)
-        return value
+        if isinstance(value, str) and not getattr(base, "flatchoices", None):
+            if cell and self.encrypted_list_truncate:
+                return Truncator(value).chars(self.encrypted_list_truncate)
+            return value
+        return display_for_field(value, base, self.get_empty_value_display())
 
     def _field_display(self, field: Any, *, cell: bool) -> Callable[[Model], Any]:
         cache = self._mcf_cache("cell" if cell else "form")
@@ -311,14 +370,6 @@ class EncryptedAdminMixin(BaseModelAdmin):
                 max_size=_max_size(),
                 **kwargs,
             )
-        if is_encrypted(db_field) and "widget" not in kwargs:
-            override = next(
-                (self.formfield_overrides[k] for k in type(db_field).__mro__
-                 if k in self.formfield_overrides),
-                None,
-            )
-            if override is None:
-                kwargs["widget"] = AdminTextareaWidget
         return super().formfield_for_dbfield(db_field, request, **kwargs)
 
     def save_form(self, request: Any, form: Any, change: bool) -> Any:
@@ -475,14 +526,14 @@ class EncryptedModelAdmin(EncryptedAdminMixin, admin.ModelAdmin):
     """``ModelAdmin`` for models with mcfields encrypted fields."""
 
 
-class EncryptedTabularInline(admin.TabularInline):
+class EncryptedTabularInline(EncryptedFormfieldMixin, admin.TabularInline):
     """A tabular inline whose rows edit encrypted text as plaintext, and show a
     marker for a value that fails to open instead of breaking the page."""
 
     form = EncryptedModelForm
 
 
-class EncryptedStackedInline(admin.StackedInline):
+class EncryptedStackedInline(EncryptedFormfieldMixin, admin.StackedInline):
     """The stacked counterpart of :class:`EncryptedTabularInline`."""
 
     form = EncryptedModelForm

@@ -1,6 +1,8 @@
 """The demo's admin: every model uses mcfields.admin.EncryptedModelAdmin.
 
-Encrypted text shows and edits as plaintext; encrypted binary fields show
+Encrypted text shows and edits as plaintext, typed fields with their plain
+field's widgets (a calendar for a date, a checkbox for a flag, the split
+date/time inputs for a timestamp); encrypted binary fields show
 their size and a download link, and ``encrypted_upload_fields`` gives them a
 file input (the model fields stay non-editable, as Django's BinaryField).
 See docs/ADMIN.md.
@@ -12,7 +14,7 @@ from django.contrib import admin
 
 from mcfields.admin import EncryptedModelAdmin
 
-from .models import Comment, Contact, Note, SignedNote
+from .models import Comment, Contact, Note, Patient, SignedNote
 
 
 @admin.register(Note)
@@ -40,3 +42,9 @@ class ContactAdmin(EncryptedModelAdmin):
 class CommentAdmin(EncryptedModelAdmin):
     list_display = ("id", "note", "text")
     list_select_related = ("note",)
+
+
+@admin.register(Patient)
+class PatientAdmin(EncryptedModelAdmin):
+    list_display = ("name", "date_of_birth", "email", "balance", "consented", "last_visit")
+    search_fields = ("name",)

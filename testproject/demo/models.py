@@ -8,6 +8,9 @@
   an encrypted field inherited from the abstract ``Confidential`` base, and
   ``EncryptedManager`` so that ``update()``/``bulk_*()`` bind each row.
 * ``Comment``: a foreign key to ``Note`` (select_related/prefetch_related).
+* ``Patient``: typed encrypted fields (a date, an email address, a Decimal
+  balance, a JSON document, a flag, a timestamp): each loads as its plain
+  field's type, and the admin shows the plain field's widgets.
 """
 
 from __future__ import annotations
@@ -16,7 +19,17 @@ import uuid
 
 from django.db import models
 
-from mcfields import EncryptedBinaryField, EncryptedManager, EncryptedTextField
+from mcfields import (
+    EncryptedBinaryField,
+    EncryptedBooleanField,
+    EncryptedDateField,
+    EncryptedDateTimeField,
+    EncryptedDecimalField,
+    EncryptedEmailField,
+    EncryptedJSONField,
+    EncryptedManager,
+    EncryptedTextField,
+)
 
 
 class Note(models.Model):
@@ -67,3 +80,20 @@ class Comment(Confidential):
 
     def __str__(self) -> str:
         return f"Comment {self.pk} on {self.note_id}"
+
+
+class Patient(models.Model):
+    """Typed encrypted fields next to a plain name (what the admin lists)."""
+
+    name = models.CharField(max_length=200, unique=True)
+    date_of_birth = EncryptedDateField()
+    email = EncryptedEmailField(blank=True, default="")
+    balance = EncryptedDecimalField(max_digits=10, decimal_places=2, default=0)
+    record = EncryptedJSONField(default=dict, blank=True)
+    consented = EncryptedBooleanField(default=False)
+    last_visit = EncryptedDateTimeField(null=True, blank=True)
+
+    objects = EncryptedManager()
+
+    def __str__(self) -> str:
+        return self.name

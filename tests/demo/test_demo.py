@@ -11,11 +11,11 @@ import pytest
 from django.contrib.auth import get_user_model
 
 from testproject import demo_script
-from testproject.demo.models import Comment, Contact, Note, SignedNote
+from testproject.demo.models import Comment, Contact, Note, Patient, SignedNote
 
 pytestmark = pytest.mark.django_db
 
-MODELS = (Note, SignedNote, Contact, Comment)
+MODELS = (Note, SignedNote, Contact, Comment, Patient)
 
 
 def run_demo() -> str:
@@ -47,6 +47,41 @@ def test_demo_rows_have_every_value():
     assert contact.photo and contact.email and contact.remarks
     comment = Comment.objects.get()
     assert comment.text and comment.note_id == Note.objects.get(title="Visit 2026-11-24").pk
+
+
+def test_demo_patient_has_typed_values_stored_sealed():
+    import datetime
+    import decimal
+
+    from django.db import connection
+
+    output = run_demo()
+    patient = Patient.objects.get()
+    assert patient.date_of_birth == datetime.date(1906, 12, 9)
+    assert patient.balance == decimal.Decimal("-12.50") and str(patient.balance) == "-12.50"
+    assert patient.consented is True and patient.record["allergies"] == ["penicillin"]
+    assert patient.last_visit.tzinfo is not None
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT date_of_birth, balance, record, consented FROM demo_patient")
+        stored = cursor.fetchone()
+    assert all(isinstance(v, str) and v.startswith("mcf1:") for v in stored)
+    # The demo prints each typed column as stored next to what the app reads.
+    for line in ("Patient.date_of_birth", "datetime.date(1906, 12, 9) (date)",
+                 "Decimal('-12.50') (Decimal)", "True (bool)", "(dict)", "(datetime)"):
+        assert line in output, line
+    assert "1 patient" in output
+
+
+def test_demo_patient_change_form_has_typed_widgets(admin_client):
+    run_demo()
+    patient = Patient.objects.get()
+    html = admin_client.get(f"/admin/demo/patient/{patient.pk}/change/").content.decode()
+    assert 'class="vDateField"' in html and 'value="1906-12-09"' in html
+    assert 'name="last_visit_0"' in html and 'name="last_visit_1"' in html
+    assert 'type="checkbox" name="consented"' in html and "checked" in html
+    assert 'value="-12.50"' in html
+    changelist = admin_client.get("/admin/demo/patient/").content.decode()
+    assert 'alt="True"' in changelist and "-12.50" in changelist
 
 
 @pytest.fixture

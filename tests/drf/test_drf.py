@@ -126,12 +126,20 @@ def test_fields_are_registered_when_rest_framework_is_installed() -> None:
         "import django; django.setup(); import sys\n"
         "from rest_framework.serializers import ModelSerializer\n"
         "from mcfields.fields import EncryptedBinaryField, EncryptedTextField\n"
+        "from tests.forms.formsapp.models import Document\n"
         "mapping = ModelSerializer.serializer_field_mapping\n"
-        "print(mapping[EncryptedBinaryField].__module__, mapping[EncryptedTextField].__name__)\n"
+        "class S(ModelSerializer):\n"
+        "    class Meta:\n"
+        "        model = Document\n"
+        "        fields = ['notes', 'scan']\n"
+        "fields = S().fields\n"
+        "print(mapping[EncryptedBinaryField].__module__, mapping[EncryptedTextField].__module__,\n"
+        "      type(fields['notes']).__name__, type(fields['scan']).__name__)\n"
     )
     root = Path(__file__).resolve().parents[2]
     out = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True,
                          text=True, check=True,
                          env={**__import__("os").environ,
                               "DJANGO_SETTINGS_MODULE": "testproject.settings"})
-    assert out.stdout.split() == ["mcfields.drf", "EncryptedCharField"]
+    assert out.stdout.split() == [
+        "mcfields.drf", "mcfields.drf", "EncryptedCharField", "EncryptedBase64Field"]
