@@ -158,6 +158,12 @@ class EncryptedField(PlaceholderHooks, models.Field):
             return value
         return self.base_field.to_python(value)
 
+    def validate(self, value: Any, model_instance: Any) -> None:
+        super().validate(value, model_instance)
+        if value not in self.empty_values:
+            # The base field's own checks (JSONField: the value is JSON).
+            self.base_field.validate(value, model_instance)
+
     def run_validators(self, value: Any) -> None:
         super().run_validators(value)
         if value not in self.empty_values:
@@ -474,8 +480,13 @@ class EncryptedField(PlaceholderHooks, models.Field):
             raise TypeError(self._no_codec())
         try:
             return codec.to_bytes(self.base_field, value)
-        except (TypeError, ValueError, ValidationError) as exc:
-            reason = exc.messages[0] if isinstance(exc, ValidationError) else str(exc)
+        except (TypeError, ValueError, ArithmeticError, ValidationError) as exc:
+            if isinstance(exc, ValidationError):
+                reason = exc.messages[0]
+            elif isinstance(exc, ArithmeticError):  # decimal.InvalidOperation
+                reason = "holds a number that does not fit the field's digits"
+            else:
+                reason = str(exc)
             del value, exc  # not in the error report's locals
             raise TypeError(f"{self.model._meta.label}.{self.name} {reason}") from None
 

@@ -256,10 +256,6 @@ def test_a_value_of_the_wrong_type_is_refused_naming_the_field(name, value):
     assert not Typed.objects.exists()
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "mcfields.fields._to_bytes catches TypeError/ValueError/ValidationError, but the "
-    "decimal codec's format_number raises decimal.InvalidOperation (an ArithmeticError) "
-    "for a value with more digits than max_digits: it escapes unnamed"))
 def test_a_decimal_with_too_many_digits_is_refused_naming_the_field():
     with pytest.raises(TypeError, match=r"typesapp\.Typed\.amount "):
         with transaction.atomic():

@@ -95,10 +95,6 @@ def test_blank_and_null_follow_the_field_options():
     Required(day=date(2026, 1, 1), amount=D("1"), data={"a": 1}).full_clean()
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "EncryptedField.validate() is models.Field.validate(): the base field's validate() "
-    "is not called, so JSONField's 'Value must be valid JSON.' check (made in validate(), "
-    "not a validator) is skipped; the value then fails only at save() with a TypeError"))
 def test_json_that_does_not_encode_fails_full_clean_like_the_plain_field():
     with pytest.raises(ValidationError) as plain:
         PlainTyped(data={"a": {1, 2}}).full_clean()
