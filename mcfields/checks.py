@@ -302,10 +302,12 @@ def _check_base_field(field: Any) -> list[checks.CheckMessage]:
                  "mcfields.plaintext.register(<field class>, <codec>).",
             obj=field, id="mcfields.E114",
         ))
-    elif base.primary_key or base.unique or base.db_index or base.has_db_default():
+    elif base.primary_key or base.unique or base.has_db_default():
+        # (db_index is not refused here: SlugField sets it by default, and
+        # the base field's own column is never created.)
         found.append(checks.Error(
-            f"the base field of {type(field).__name__} sets primary_key, unique, db_index "
-            "or db_default, which an encrypted column cannot honour.",
+            f"the base field of {type(field).__name__} sets primary_key, unique or "
+            "db_default, which an encrypted column cannot honour.",
             hint="Give the base field only its type's options (max_length, decimal_places...).",
             obj=field, id="mcfields.E115",
         ))
