@@ -32,7 +32,8 @@ def is_encrypted_binary(field: Any) -> bool:
 
 
 def encrypted_fields(model: type[Model]) -> list[Any]:
-    """The concrete encrypted fields of ``model``, in declaration order."""
+    """Every encrypted column of a row of ``model`` (parents' included), in
+    the order of ``concrete_fields`` (the order the admin shows them in)."""
     return [f for f in model._meta.concrete_fields if is_encrypted(f)]
 
 
