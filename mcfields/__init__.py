@@ -8,31 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from .exceptions import DecryptionError, MCFieldsError
-
-__all__ = [
-    "DecryptionError",
-    "EncryptedBigIntegerField",
-    "EncryptedBinaryField",
-    "EncryptedBooleanField",
-    "EncryptedCharField",
-    "EncryptedDateField",
-    "EncryptedDateTimeField",
-    "EncryptedDecimalField",
-    "EncryptedEmailField",
-    "EncryptedField",
-    "EncryptedFloatField",
-    "EncryptedIntegerField",
-    "EncryptedJSONField",
-    "EncryptedManager",
-    "EncryptedPositiveIntegerField",
-    "EncryptedTextField",
-    "EncryptedTimeField",
-    "EncryptedURLField",
-    "EncryptedUUIDField",
-    "MCFieldsError",
-    "Sealed",
-]
+from .exceptions import DecryptionError as DecryptionError
+from .exceptions import MCFieldsError as MCFieldsError
 
 # The fields: every name mcfields.fields exports for models.
 _FIELDS = (
@@ -54,11 +31,13 @@ _FIELDS = (
     "EncryptedURLField",
     "EncryptedUUIDField",
 )
-_LAZY = {
+_LAZY: dict[str, str] = {
     **dict.fromkeys(_FIELDS, "mcfields.fields"),
     "Sealed": "mcfields.sealed",
     "EncryptedManager": "mcfields.managers",
 }
+
+__all__ = sorted(["DecryptionError", "MCFieldsError", *_LAZY])
 
 
 def __getattr__(name: str) -> Any:

@@ -63,3 +63,25 @@ class DirectDB:
         for conn in self._conns:
             conn.close()
         self._conns.clear()
+
+
+def stored_value(model: Any, field_name: str, pk: Any, using: str = "default") -> Any:
+    """A column's value as the database holds it (str, bytes or None), read
+    with plain SQL from the table that declares the field, by that table's
+    pk; KeyError when there is no such row."""
+    from django.db import connections
+
+    field = model._meta.get_field(field_name)
+    meta = field.model._meta
+    connection = connections[using]
+    qn = connection.ops.quote_name
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT {qn(field.column)} FROM {qn(meta.db_table)} WHERE {qn(meta.pk.column)} = %s",
+            [meta.pk.get_db_prep_value(pk, connection)],
+        )
+        row = cursor.fetchone()
+    if row is None:
+        raise KeyError(f"no row {pk!r} in {meta.db_table}")
+    value = row[0]
+    return bytes(value) if isinstance(value, memoryview) else value

@@ -7,29 +7,18 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from django.db import connection
 from django.db.models import Model
 
 from mcfields.conf import get_keyring
 from mcfields.crypto import binding, from_text
+from tests.databases import stored_value
 
 ON_POSTGRES = os.environ.get("MCFIELDS_TEST_DB") == "postgres"
 
 
 def raw(model: type[Model], field_name: str, pk: Any) -> Any:
     """The column value as stored (str, bytes or None)."""
-    field = model._meta.get_field(field_name)
-    meta = field.model._meta
-    qn = connection.ops.quote_name
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT {qn(field.column)} FROM {qn(meta.db_table)} WHERE {qn(meta.pk.column)} = %s",
-            [meta.pk.get_db_prep_value(pk, connection)],
-        )
-        row = cursor.fetchone()
-    assert row is not None, f"no row {pk!r} in {meta.db_table}"
-    value = row[0]
-    return bytes(value) if isinstance(value, memoryview) else value
+    return stored_value(model, field_name, pk)
 
 
 def sealed_bytes(model: type[Model], field_name: str, pk: Any) -> bytes:

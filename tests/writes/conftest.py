@@ -13,6 +13,7 @@ from django.test import override_settings
 import mcfields.preallocate
 from mcfields.conf import get_keyring
 from mcfields.crypto import Keyring, binding, from_text
+from tests.databases import stored_value
 
 
 class PrimaryReplicaRouter:
@@ -50,21 +51,7 @@ def ring() -> Keyring:
 
 def stored(model: type[Model], field_name: str, pk: Any, using: str = "default") -> Any:
     """The column value as the database holds it (plain SQL), or KeyError."""
-    field = model._meta.get_field(field_name)
-    meta = field.model._meta
-    connection = connections[using]
-    qn = connection.ops.quote_name
-    # The row of the table that holds the column: its own pk value.
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT {qn(field.column)} FROM {qn(meta.db_table)} WHERE {qn(meta.pk.column)} = %s",
-            [meta.pk.get_db_prep_value(pk, connection)],
-        )
-        row = cursor.fetchone()
-    if row is None:
-        raise KeyError(pk)
-    value = row[0]
-    return bytes(value) if isinstance(value, memoryview) else value
+    return stored_value(model, field_name, pk, using)
 
 
 def opens(ring: Keyring, value: Any, label: str, pk: Any) -> bytes:
