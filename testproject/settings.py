@@ -32,8 +32,8 @@ INSTALLED_APPS = [
     "tests.writes.writeapp",
     # Editable encrypted binary fields for the forms and DRF tests.
     "tests.forms.formsapp",
-    # Every typed encrypted field (tests/types).
-    "tests.types.typesapp",
+    # Every typed encrypted field (tests/typed).
+    "tests.typed.typesapp",
 ]
 # Django REST Framework when it is installed (the test extra; `make demo`
 # installs without it): mcfields registers its serializer fields then.

@@ -9,17 +9,24 @@ Django's own deprecation warnings are errors (pyproject's pytest options).
 
 from __future__ import annotations
 
-import os
-import subprocess
 import sys
-from importlib.metadata import version
-from pathlib import Path
+
+# Run as a script, this folder comes first on sys.path, where tests/django,
+# tests/packaging... would shadow the real packages: take it off.
+_here = __import__("os").path
+if sys.path and _here.realpath(sys.path[0]) == _here.dirname(_here.realpath(__file__)):
+    del sys.path[0]
+
+import os  # noqa: E402
+import subprocess  # noqa: E402
+from importlib.metadata import version  # noqa: E402
+from pathlib import Path  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 # Test folders whose tests talk to the database; they run on both backends.
 DB_SUITES = [
     "tests/django", "tests/rotation", "tests/adoption", "tests/writes", "tests/browser",
-    "tests/forms", "tests/drf", "tests/demo", "tests/types",
+    "tests/forms", "tests/drf", "tests/demo", "tests/typed",
 ]
 
 

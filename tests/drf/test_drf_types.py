@@ -14,8 +14,8 @@ from rest_framework.test import APIClient
 
 from mcfields.drf import EncryptedBase64Field, EncryptedCharField
 from tests.drf.types_urls import GenericSerializer, PlainTypedSerializer, TypedSerializer
-from tests.types.conftest import raw
-from tests.types.typesapp.models import Generic, PlainTyped, Required, Typed
+from tests.typed.conftest import raw
+from tests.typed.typesapp.models import Generic, PlainTyped, Required, Typed
 
 pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.drf.types_urls"),
               pytest.mark.filterwarnings("ignore:The default scheme will be changed")]

@@ -4,7 +4,7 @@ from django.urls import include, path
 from rest_framework import routers, serializers, viewsets
 
 import mcfields.drf  # noqa: F401 - registers the serializer fields
-from tests.types.typesapp.models import Generic, PlainTyped, Required, Typed
+from tests.typed.typesapp.models import Generic, PlainTyped, Required, Typed
 
 
 class TypedSerializer(serializers.ModelSerializer):

@@ -5,7 +5,7 @@ from django.contrib import admin
 from django.urls import path
 
 from mcfields.admin import EncryptedModelAdmin
-from tests.types.typesapp.models import Generic, PlainTyped, Required, Typed
+from tests.typed.typesapp.models import Generic, PlainTyped, Required, Typed
 
 site = admin.AdminSite(name="types")
 

@@ -19,8 +19,8 @@ from django.test import override_settings
 from django.utils import timezone
 
 from mcfields import Sealed
-from tests.types.conftest import raw, sealed_bytes
-from tests.types.typesapp.models import Generic, PlainTyped, Required, Typed
+from tests.typed.conftest import raw, sealed_bytes
+from tests.typed.typesapp.models import Generic, PlainTyped, Required, Typed
 
 pytestmark = pytest.mark.django_db
 

@@ -8,7 +8,7 @@ import decimal
 import pytest
 from django.core.exceptions import ValidationError
 
-from tests.types.typesapp.models import Generic, PlainTyped, Typed
+from tests.typed.typesapp.models import Generic, PlainTyped, Typed
 
 pytestmark = pytest.mark.django_db
 
@@ -85,7 +85,7 @@ def test_generic_base_fields_validate_too():
 def test_blank_and_null_follow_the_field_options():
     from datetime import date
 
-    from tests.types.typesapp.models import Required
+    from tests.typed.typesapp.models import Required
 
     with pytest.raises(ValidationError) as caught:
         Required(day=None, amount=None).full_clean()

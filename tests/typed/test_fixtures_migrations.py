@@ -20,8 +20,8 @@ from mcfields.fields import (
     EncryptedDecimalField,
     EncryptedJSONField,
 )
-from tests.types.conftest import raw, sealed_bytes
-from tests.types.typesapp.models import Generic, Required, Typed
+from tests.typed.conftest import raw, sealed_bytes
+from tests.typed.typesapp.models import Generic, Required, Typed
 
 D = decimal.Decimal
 VALUES = {

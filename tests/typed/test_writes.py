@@ -9,8 +9,8 @@ import uuid
 
 import pytest
 
-from tests.types.conftest import raw, sealed_bytes
-from tests.types.typesapp.models import Generic, Required, Typed
+from tests.typed.conftest import raw, sealed_bytes
+from tests.typed.typesapp.models import Generic, Required, Typed
 
 pytestmark = pytest.mark.django_db
 

@@ -21,13 +21,13 @@ from django.utils import timezone
 from mcfields.admin import EncryptedModelAdmin, EncryptedTabularInline
 from mcfields.fields import EncryptedDateField
 from mcfields.forms import EncryptedModelForm
-from tests.types.admin_urls import site
-from tests.types.conftest import raw
-from tests.types.typesapp.models import Generic, PlainTyped, Required, Typed
+from tests.typed.admin_urls import site
+from tests.typed.conftest import raw
+from tests.typed.typesapp.models import Generic, PlainTyped, Required, Typed
 
 pytestmark = [
     pytest.mark.django_db,
-    pytest.mark.urls("tests.types.admin_urls"),
+    pytest.mark.urls("tests.typed.admin_urls"),
     # Django 5.x's forms.URLField warns about its default scheme for any
     # URLField without assume_scheme (the plain model field's too); a
     # message filter, because the warning class is gone in Django 6.

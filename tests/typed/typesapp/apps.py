@@ -2,6 +2,6 @@ from django.apps import AppConfig
 
 
 class TypesAppConfig(AppConfig):
-    name = "tests.types.typesapp"
+    name = "tests.typed.typesapp"
     label = "typesapp"
     default_auto_field = "django.db.models.BigAutoField"
