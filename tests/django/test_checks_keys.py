@@ -78,17 +78,21 @@ def test_max_size_stays_an_error():
         assert _ids(check_settings_for_command()) == ["mcfields.E005"]
 
 
+# The model checks may ask every database what it supports (JSONField on
+# Django 6.1): these tests may reach the test databases.
+@pytest.mark.django_db(databases="__all__")
 def test_check_command_fails_without_keys(no_keys):
     with pytest.raises(SystemCheckError, match="mcfields.E001"):
         call_command("check", stdout=io.StringIO(), stderr=io.StringIO())
 
 
+@pytest.mark.django_db(databases="__all__")
 def test_check_deploy_fails_without_keys(no_keys):
     with pytest.raises(SystemCheckError, match="mcfields.E001"):
         call_command("check", "--deploy", stdout=io.StringIO(), stderr=io.StringIO())
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(databases="__all__")
 def test_makemigrations_check_runs_without_keys(no_keys):
     out, err = io.StringIO(), io.StringIO()
     call_command("makemigrations", "--check", "--dry-run", stdout=out, stderr=err,
