@@ -1,8 +1,12 @@
 """ORM benchmark (P3, bench/README.md): create N rows one by one, load them, read the
-field; 1 KiB text on SQLite.  mcfields against a plain TextField and
+field; 1 KiB text on SQLite (or PostgreSQL).  mcfields against a plain TextField and
 django-fernet-encrypted-fields, in one process, best of several rounds.
 
-    python bench/orm_bench.py [--rows 10000] [--rounds 3]
+    python bench/orm_bench.py [--rows 10000] [--rounds 3] [--database sqlite|postgres]
+
+``--database postgres`` uses the server the libpq variables describe (PGHOST,
+PGPORT, PGUSER, PGPASSWORD, PGDATABASE; defaults localhost, mcfields): the
+benchmark's tables are created there and dropped at the end.
 """
 
 from __future__ import annotations
@@ -18,7 +22,21 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 
 
-def configure(db_path: str) -> None:
+def database(kind: str, db_path: str) -> dict[str, str]:
+    if kind == "sqlite":
+        return {"ENGINE": "django.db.backends.sqlite3", "NAME": db_path}
+    env = os.environ.get
+    return {
+        "ENGINE": "django.db.backends.postgresql",
+        "HOST": env("PGHOST", "localhost"),
+        "PORT": env("PGPORT", "5432"),
+        "USER": env("PGUSER", "mcfields"),
+        "PASSWORD": env("PGPASSWORD", "mcfields"),
+        "NAME": env("PGDATABASE", "mcfields"),
+    }
+
+
+def configure(db: dict[str, str]) -> None:
     import django
     from django.conf import settings
 
@@ -26,7 +44,7 @@ def configure(db_path: str) -> None:
 
     settings.configure(
         INSTALLED_APPS=["django.contrib.contenttypes", "mcfields", "benchapp"],
-        DATABASES={"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": db_path}},
+        DATABASES={"default": db},
         DEFAULT_AUTO_FIELD="django.db.models.BigAutoField",
         USE_TZ=True,
         SECRET_KEY="bench-only",
@@ -40,9 +58,21 @@ def create_tables() -> None:
     from django.apps import apps
     from django.db import connection
 
+    drop_tables()
     with connection.schema_editor() as editor:
         for model in apps.get_app_config("benchapp").get_models():
             editor.create_model(model)
+
+
+def drop_tables() -> None:
+    from django.apps import apps
+    from django.db import connection
+
+    existing = set(connection.introspection.table_names())
+    with connection.schema_editor() as editor:
+        for model in apps.get_app_config("benchapp").get_models():
+            if model._meta.db_table in existing:
+                editor.delete_model(model)
 
 
 def run_workload(model, rows: int, text: str) -> dict[str, float]:
@@ -75,9 +105,10 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=10_000)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--database", choices=["sqlite", "postgres"], default="sqlite")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        configure(os.path.join(tmp, "bench.sqlite3"))
+        configure(database(args.database, os.path.join(tmp, "bench.sqlite3")))
         create_tables()
         from benchapp.models import (
             FernetNote,
@@ -101,9 +132,12 @@ def main() -> int:
                 result = run_workload(model, args.rows, text)
                 if name not in best or result["total"] < best[name]["total"]:
                     best[name] = result
+        if args.database == "postgres":
+            drop_tables()
     base = best["plain TextField"]["total"]
     fernet = best["django-fernet-encrypted-fields"]["total"]
-    print(f"P3 ORM workload: {args.rows} rows x 1 KiB text, SQLite, best of {args.rounds}")
+    engine = "SQLite" if args.database == "sqlite" else "PostgreSQL"
+    print(f"P3 ORM workload: {args.rows} rows x 1 KiB text, {engine}, best of {args.rounds}")
     print(f"{'':32} {'create':>9} {'load':>9} {'read':>9} {'total':>9} "
           f"{'vs plain':>9} {'vs fernet':>9}")
     for name, r in best.items():
