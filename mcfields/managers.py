@@ -29,6 +29,7 @@ from django.core.exceptions import FieldDoesNotExist, FieldError
 from django.db import NotSupportedError, connections, models
 from django.db.models.expressions import F, OrderBy
 
+from . import preallocate
 from .compat import check_update_allowed, mark_for_write, pk_value_on_save
 from .exceptions import forget_locals_on_error
 from .fields import refuse_upsert
@@ -246,7 +247,17 @@ class EncryptedQuerySet(models.QuerySet):
                 "inserted. Set the primary keys before bulk_create()."
             )
         using = mark_for_write(self)
-        if not connections[using].features.can_return_rows_from_bulk_insert:
+        connection = connections[using]
+        if preallocate.reserves(connection, meta):
+            # PostgreSQL: pks from the sequence first, then one INSERT that
+            # seals each value for its row (no binding UPDATE).
+            created = preallocate.bulk_insert(
+                lambda: super(EncryptedQuerySet, self).bulk_create(objs, **options),
+                connection, meta, unbound,
+            )
+            if created is not preallocate.FALLBACK:
+                return created
+        if not connection.features.can_return_rows_from_bulk_insert:
             raise NotSupportedError(
                 "This database does not return the primary keys of bulk-inserted rows, so "
                 "mcfields cannot bind their encrypted values; save() each instance instead."
