@@ -195,11 +195,14 @@ def _nextval(connection: Any, meta: Any, count: int) -> list[int] | None:
     returned).  None when the column has no sequence."""
     qn = connection.ops.quote_name
     table, column = qn(meta.db_table), qn(meta.pk.column)
+    # One range scan of the pk index for the rows that already exist (a
+    # NOT EXISTS probe per value costs twice as much for a block of 64).
     rows = _fetchall(
         connection,
-        "SELECT s.v FROM (SELECT nextval(pg_get_serial_sequence(%s, %s)) AS v "
-        "FROM generate_series(1, %s::integer)) AS s "
-        f"WHERE NOT EXISTS (SELECT 1 FROM {table} WHERE {column} = s.v)",
+        "WITH s AS MATERIALIZED (SELECT nextval(pg_get_serial_sequence(%s, %s)) AS v "
+        "FROM generate_series(1, %s::integer)) "
+        f"SELECT v FROM s EXCEPT SELECT {column} FROM {table} "
+        f"WHERE {column} BETWEEN (SELECT min(v) FROM s) AND (SELECT max(v) FROM s)",
         (table, meta.pk.column, count),
     )
     if rows and rows[0][0] is None:
