@@ -13,8 +13,10 @@ transaction with the rest of the operation:
   fields with Django's ``update()`` and writes one sealed value per row.
 * ``bulk_update(objs, fields)``: plain fields through Django, encrypted ones
   sealed per object (untouched loaded values are written back as they are).
-* ``bulk_create(objs)``: objects whose pk the database assigns are inserted
-  with a placeholder and bound right after, in the same transaction.
+* ``bulk_create(objs)``: objects whose pk the database assigns get it from
+  the sequence first on PostgreSQL (one query for the batch) and are sealed
+  for it in the INSERT; elsewhere they are inserted with a placeholder and
+  bound right after, in the same transaction.
 
 It also refuses ``order_by()`` on an encrypted field (it would order by
 ciphertext).

@@ -304,8 +304,6 @@ def _any_taken(connection: Any, meta: Any, pks: list[int]) -> bool:
     return bool(_fetchall(connection, sql, (pks,)))
 
 
-
-
 def _insert_postgresql(call: SaveTableCall, meta: Any, connection: Any) -> Any:
     instance = call.instance
     attname = meta.pk.attname
