@@ -280,7 +280,7 @@ _MISSING = object()
 def _save_table(call: SaveTableCall) -> Any:
     """``Model._save_table`` for a model with encrypted fields (see the module
     docstring): seal directly when the pk is known before the INSERT, else
-    pre-allocate the pk (SQLite) or insert and bind in one transaction."""
+    pre-allocate the pk (SQLite, PostgreSQL) or insert and bind in one transaction."""
     cls = call.get("cls")
     fields = table_columns(cls) if cls is not None else ()
     if not fields:
