@@ -25,11 +25,12 @@ kept per process, connection and table; a block starts at one value and
 doubles (up to :data:`PG_BLOCK_MAX`) while a connection keeps saving rows of
 the table, so a process that saves one row leaves no large gap.  A value
 that already has a row (an explicit pk inserted by hand) is skipped when the
-block is taken; one taken meanwhile makes the INSERT fail on the primary key,
-and outside a transaction the save is retried with the next value (inside
-one, PostgreSQL has aborted the caller's transaction: the IntegrityError is
-raised, as Django raises it for a plain model whose sequence runs into a
-hand-inserted pk).  Sequences are not transactional: a rolled-back save, or
+block is taken; one taken meanwhile (rows inserted by hand with explicit pks,
+a sequence reset by ``loaddata`` or ``sqlsequencereset`` below values a
+block holds) makes the INSERT fail on the primary key, and the save is
+retried with the next value.  Inside a transaction the INSERT runs in a
+savepoint, since PostgreSQL aborts a transaction on a failed statement.
+Sequences are not transactional: a rolled-back save, or
 a block a process never used up, leaves gaps in the pks, and rows saved by
 two processes get pks in the order their blocks were taken, not the order of
 their INSERTs.
@@ -307,19 +308,24 @@ def _any_taken(connection: Any, meta: Any, pks: list[int]) -> bool:
 def _insert_postgresql(call: SaveTableCall, meta: Any, connection: Any) -> Any:
     instance = call.instance
     attname = meta.pk.attname
+    # Inside a transaction a failed INSERT aborts it: a savepoint lets the
+    # save go on with the next value.  (Outside one, the failed statement
+    # is all that is undone.)
+    guarded = in_transaction(connection)
     for _ in range(_TRIES):
         pk = _take(connection, meta)
         if pk is None:
             return FALLBACK
         setattr(instance, attname, pk)
         try:
+            if guarded:
+                with transaction.atomic(using=connection.alias):
+                    return call(force_insert=True)
             return call(force_insert=True)
         except IntegrityError:
             setattr(instance, attname, None)
-            # Inside a transaction PostgreSQL has aborted it: nothing more
-            # can run, so the error is the caller's, as for a plain model.
-            if in_transaction(connection) or not _any_taken(connection, meta, [pk]):
-                raise
+            if not _any_taken(connection, meta, [pk]):
+                raise  # another constraint failed, not our pk
         except BaseException:
             setattr(instance, attname, None)
             raise
