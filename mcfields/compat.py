@@ -23,6 +23,7 @@ __all__ = [
     "SaveTableCall",
     "check_update_allowed",
     "database_errors",
+    "dbapi_session",
     "driver_connection",
     "in_transaction",
     "install_model_hooks",
@@ -222,6 +223,15 @@ def driver_connection(connection: Any) -> Any | None:
         return None
     if connection.connection is None:
         # ensure_connection() is async_unsafe-checked: about 3 µs per call.
+        connection.ensure_connection()
+    return connection.connection
+
+
+def dbapi_session(connection: Any) -> Any:
+    """The DB-API connection under Django's, opened if need be, whether or
+    not anything observes queries: the identity of one database session
+    (it changes when Django reconnects, maybe to another database)."""
+    if connection.connection is None:
         connection.ensure_connection()
     return connection.connection
 

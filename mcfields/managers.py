@@ -13,8 +13,10 @@ transaction with the rest of the operation:
   fields with Django's ``update()`` and writes one sealed value per row.
 * ``bulk_update(objs, fields)``: plain fields through Django, encrypted ones
   sealed per object (untouched loaded values are written back as they are).
-* ``bulk_create(objs)``: objects whose pk the database assigns are inserted
-  with a placeholder and bound right after, in the same transaction.
+* ``bulk_create(objs)``: objects whose pk the database assigns get it from
+  the sequence first on PostgreSQL (one query for the batch) and are sealed
+  for it in the INSERT; elsewhere they are inserted with a placeholder and
+  bound right after, in the same transaction.
 
 It also refuses ``order_by()`` on an encrypted field (it would order by
 ciphertext).
@@ -29,6 +31,7 @@ from django.core.exceptions import FieldDoesNotExist, FieldError
 from django.db import NotSupportedError, connections, models
 from django.db.models.expressions import F, OrderBy
 
+from . import preallocate
 from .compat import check_update_allowed, mark_for_write, pk_value_on_save
 from .exceptions import forget_locals_on_error
 from .fields import refuse_upsert
@@ -246,7 +249,17 @@ class EncryptedQuerySet(models.QuerySet):
                 "inserted. Set the primary keys before bulk_create()."
             )
         using = mark_for_write(self)
-        if not connections[using].features.can_return_rows_from_bulk_insert:
+        connection = connections[using]
+        if preallocate.reserves(connection, meta):
+            # PostgreSQL: pks from the sequence first, then one INSERT that
+            # seals each value for its row (no binding UPDATE).
+            created = preallocate.bulk_insert(
+                lambda: super(EncryptedQuerySet, self).bulk_create(objs, **options),
+                connection, meta, unbound,
+            )
+            if created is not preallocate.FALLBACK:
+                return created
+        if not connection.features.can_return_rows_from_bulk_insert:
             raise NotSupportedError(
                 "This database does not return the primary keys of bulk-inserted rows, so "
                 "mcfields cannot bind their encrypted values; save() each instance instead."

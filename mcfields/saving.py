@@ -7,9 +7,10 @@
   can never be written by accident.
 
 * Database-assigned pks (AutoField/BigAutoField): on SQLite the next pk is
-  read first and the row is inserted with it in one statement
-  (:mod:`mcfields.preallocate`).  Elsewhere the pk is unknown while the
-  INSERT is built.  For models with encrypted fields, ``_save_table`` is
+  read first, on PostgreSQL it is taken from the column's sequence, and the
+  row is inserted with it in one statement (:mod:`mcfields.preallocate`).
+  Elsewhere (or for a pk column without a sequence) the pk is unknown while
+  the INSERT is built.  For models with encrypted fields, ``_save_table`` is
   wrapped: inside one transaction it INSERTs a placeholder (``""``/``b""``),
   reads the new pk, and writes the sealed values with one prepared
   ``UPDATE ... WHERE pk = %s`` through the cursor.  A failure in between
@@ -279,7 +280,7 @@ _MISSING = object()
 def _save_table(call: SaveTableCall) -> Any:
     """``Model._save_table`` for a model with encrypted fields (see the module
     docstring): seal directly when the pk is known before the INSERT, else
-    pre-allocate the pk (SQLite) or insert and bind in one transaction."""
+    pre-allocate the pk (SQLite, PostgreSQL) or insert and bind in one transaction."""
     cls = call.get("cls")
     fields = table_columns(cls) if cls is not None else ()
     if not fields:

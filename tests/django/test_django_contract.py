@@ -227,6 +227,21 @@ def test_driver_connection_steps_aside_for_observers() -> None:
 
 
 @pytest.mark.django_db(transaction=True)
+def test_dbapi_session_is_the_session_and_changes_on_reconnect() -> None:
+    from django.db import connections
+
+    conn = connections["default"]
+    session = compat.dbapi_session(conn)
+    assert session is conn.connection and session is not None
+    with CaptureQueriesContext(conn):  # observed or not: the same session
+        assert compat.dbapi_session(conn) is session
+    conn.close()
+    if conn.connection is None:  # (an in-memory SQLite database stays open)
+        reopened = compat.dbapi_session(conn)
+        assert reopened is not None and reopened is not session
+
+
+@pytest.mark.django_db(transaction=True)
 def test_in_transaction() -> None:
     assert compat.in_transaction(connection) is False
     with transaction.atomic():

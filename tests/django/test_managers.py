@@ -9,6 +9,7 @@ from django.db import transaction
 from django.db.models import F
 
 import mcfields.managers
+import mcfields.preallocate
 import mcfields.saving
 from mcfields.managers import EncryptedQuerySet
 from testproject.demo.models import Comment, Contact, Note, SignedNote
@@ -115,6 +116,7 @@ def test_bulk_create_with_uuid_pks_is_sealed_directly(ring):
 @pytest.mark.django_db(transaction=True)
 def test_bulk_create_failure_before_binding_leaves_no_row(monkeypatch):
     note = Note.objects.create(title="t", body="b")
+    monkeypatch.setattr(mcfields.preallocate, "ENABLED", False)  # the general path
 
     def failing_write(*args, **kwargs):
         raise RuntimeError("injected failure before the binding writes")

@@ -86,7 +86,8 @@ def test_uuid_pk_is_sealed_in_a_single_insert(ring):
 @pytest.fixture
 def two_statements(monkeypatch):
     """The general path for database-assigned pks (INSERT, then the binding
-    UPDATE), which SQLite otherwise skips by pre-allocating the pk."""
+    UPDATE), which SQLite and PostgreSQL otherwise skip by pre-allocating the pk
+    (tests/writes/test_pg_sequence.py for PostgreSQL's sequence blocks)."""
     monkeypatch.setattr(mcfields.preallocate, "ENABLED", False)
 
 
