@@ -11,12 +11,11 @@ agree on that string byte for byte, so it is computed in exactly one place.
 from __future__ import annotations
 
 import uuid
-import weakref
 from typing import Any
 
 from django.db import models
 
-__all__ = ["canonical_pk", "pk_text"]
+__all__ = ["PK_TYPES", "canonical_pk", "pk_text", "pk_value_type"]
 
 
 def pk_text(pk: Any) -> str:
@@ -62,30 +61,32 @@ def canonical_pk(model: type[models.Model] | None, pk: Any) -> str:
     pk_field = model._meta.pk
     if pk_field is None or pk is None:
         return pk_text(pk)
-    if type(pk) is not _loaded_type(pk_field):
+    if type(pk) is not pk_value_type(pk_field):
         pk = pk_field.to_python(pk)
     return pk_text(pk)
 
 
-# pk field -> the exact Python type its to_python() returns (None: unknown).
-_types: weakref.WeakKeyDictionary[Any, type | None] = weakref.WeakKeyDictionary()
+#: The Python type of the loaded values of the pk fields whose values bind
+#: (by Django internal type); any other pk type is refused (check E112).
+PK_TYPES: dict[str, type] = {
+    **dict.fromkeys(("AutoField", "BigAutoField", "SmallAutoField", "IntegerField",
+                     "BigIntegerField", "SmallIntegerField", "PositiveIntegerField",
+                     "PositiveBigIntegerField", "PositiveSmallIntegerField"), int),
+    **dict.fromkeys(("CharField", "TextField", "SlugField", "FilePathField",
+                     "GenericIPAddressField"), str),
+    "UUIDField": uuid.UUID,
+}
+_UNSET = object()
 
 
-def _loaded_type(pk_field: Any) -> type | None:
-    try:
-        return _types[pk_field]
-    except KeyError:
-        pass
-    target = pk_field
-    while target.is_relation:  # a parent link: the pk of the parent's table
-        target = target.target_field
-    if isinstance(target, models.UUIDField):
-        kind: type | None = uuid.UUID
-    elif isinstance(target, models.IntegerField):  # AutoFields included
-        kind = int
-    elif isinstance(target, (models.CharField, models.TextField)):
-        kind = str
-    else:
-        kind = None
-    _types[pk_field] = kind
-    return kind
+def pk_value_type(pk_field: Any) -> type | None:
+    """The type of ``pk_field``'s loaded values (following a parent link to
+    the field that holds them), or None when values of its type cannot be
+    bound.  Cached on the field: canonical_pk runs on every seal and open."""
+    kind = pk_field.__dict__.get("_mcfields_pk_type", _UNSET)
+    if kind is _UNSET:
+        target = pk_field
+        while target.is_relation:  # a parent link: the pk of the parent's table
+            target = target.target_field
+        kind = pk_field.__dict__["_mcfields_pk_type"] = PK_TYPES.get(target.get_internal_type())
+    return kind  # type: ignore[return-value]

@@ -20,12 +20,9 @@ nonce, so equal plaintexts never give equal column values.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from datetime import date, datetime, time, timedelta
-from decimal import Decimal
 from itertools import chain
 from typing import Any
 
@@ -34,7 +31,7 @@ from django.core import checks
 from django.core.exceptions import FieldDoesNotExist, ImproperlyConfigured
 
 from ._guest.runtime import MAX_AD_SIZE
-from .binding import pk_text
+from .binding import pk_value_type
 from .conf import KEYS_SETTING, get_keyring, settings_problems
 from .crypto import HEADER_SIZE, binding
 from .saving import is_encrypted
@@ -51,38 +48,6 @@ _AD_OVERHEAD = HEADER_SIZE + len(binding("", ""))
 #: characters).
 _UTF8_MAX_BYTES = 4
 
-# One value of the Python type each pk field type's to_python() returns,
-# keyed by get_internal_type() (EmailField and URLField report "CharField").
-# Which types are supported is NOT decided here: _pk_value_type() asks
-# binding.pk_text(), the function every seal and open uses, so the check
-# cannot drift from it.  The unsupported entries are listed so the message can
-# name the values' type; an internal type missing from this map is refused
-# (a custom field may return anything, and pk_text would refuse it at save).
-_PK_SAMPLES: dict[str, Any] = {
-    "AutoField": 0,
-    "BigAutoField": 0,
-    "SmallAutoField": 0,
-    "IntegerField": 0,
-    "BigIntegerField": 0,
-    "SmallIntegerField": 0,
-    "PositiveIntegerField": 0,
-    "PositiveBigIntegerField": 0,
-    "PositiveSmallIntegerField": 0,
-    "CharField": "",
-    "TextField": "",
-    "SlugField": "",
-    "FilePathField": "",
-    "GenericIPAddressField": "",
-    "UUIDField": uuid.UUID(int=0),
-    "BooleanField": False,
-    "DecimalField": Decimal(0),
-    "FloatField": 0.0,
-    "DateField": date(2000, 1, 1),
-    "DateTimeField": datetime(2000, 1, 1),
-    "TimeField": time(0),
-    "DurationField": timedelta(0),
-    "BinaryField": b"",
-}
 
 
 def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
@@ -201,21 +166,10 @@ def _pk_name(pk: Any) -> str:
     return f"{pk.model._meta.label}.{pk.name}"
 
 
-def _pk_value_type(pk: Any) -> str | None:
-    """None when binding.pk_text() binds the values of ``pk``, else their type.
-
-    Decided by asking pk_text itself with a value of the type to_python()
-    returns (see _PK_SAMPLES), so this stays what saving really accepts.
-    """
-    internal = pk.get_internal_type()
-    if internal not in _PK_SAMPLES:
-        return f"not known to mcfields ({internal})"
-    sample = _PK_SAMPLES[internal]
-    try:
-        pk_text(sample)
-    except TypeError:
-        return type(sample).__name__
-    return None
+def _unbindable(pk: Any) -> bool:
+    """Whether saving would refuse ``pk``'s values (binding.PK_TYPES is the
+    one list of pk types whose values bind)."""
+    return pk_value_type(pk) is None
 
 
 def _check_row_binding(field: Any, model: Any, error: Any) -> None:
@@ -252,12 +206,11 @@ def _check_row_binding(field: Any, model: Any, error: Any) -> None:
             "mcfields.E110",
         )
     target = pk_chain[-1]
-    kind = _pk_value_type(target)
-    if kind is not None:
+    if _unbindable(target):
         error(
             f"cannot be bound to its row: the primary key {_pk_name(target)} is a "
-            f"{type(target).__name__} whose values are {kind}, and mcfields binds values "
-            "only to integer, string and UUID primary keys (binding.pk_text). Every "
+            f"{type(target).__name__} ({target.get_internal_type()}), and mcfields binds values "
+            "only to integer, string and UUID primary keys (binding.PK_TYPES). Every "
             "save() would raise TypeError.",
             f"Give {meta.object_name} an integer (AutoField, BigAutoField), CharField or "
             "UUIDField primary key.",
@@ -265,7 +218,7 @@ def _check_row_binding(field: Any, model: Any, error: Any) -> None:
         )
         return
     max_length = getattr(target, "max_length", None)
-    if isinstance(max_length, int) and isinstance(_PK_SAMPLES[target.get_internal_type()], str):
+    if isinstance(max_length, int) and pk_value_type(target) is str:
         ad_size = _AD_OVERHEAD + label_size + _UTF8_MAX_BYTES * max_length
         if ad_size > MAX_AD_SIZE:
             fits = max(0, (MAX_AD_SIZE - _AD_OVERHEAD - label_size) // _UTF8_MAX_BYTES)

@@ -46,6 +46,7 @@ DJANGO_VERSION: tuple[int, int] = django.VERSION[:2]
 #: The parameters of ``Model._save_table`` mcfields reads, in Django's order.
 SAVE_TABLE_PARAMETERS = ("raw", "cls", "force_insert", "force_update", "using",
                          "update_fields")
+_POSITION = {name: index for index, name in enumerate(SAVE_TABLE_PARAMETERS)}
 
 
 class SaveTableCall:
@@ -63,7 +64,7 @@ class SaveTableCall:
         self.kwargs = kwargs
 
     def get(self, name: str) -> Any:
-        index = SAVE_TABLE_PARAMETERS.index(name)
+        index = _POSITION[name]
         if index < len(self.args):
             return self.args[index]
         return self.kwargs.get(name, None if name in ("cls", "using", "update_fields")
@@ -75,7 +76,7 @@ class SaveTableCall:
             return self.original(self.instance, *self.args, **self.kwargs)
         args, kwargs = list(self.args), dict(self.kwargs)
         for name, value in changes.items():
-            index = SAVE_TABLE_PARAMETERS.index(name)
+            index = _POSITION[name]
             if index < len(args):
                 args[index] = value
             else:

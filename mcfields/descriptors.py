@@ -19,7 +19,7 @@ from typing import Any
 from django.db.models.query_utils import DeferredAttribute
 
 from .plaintext import IMMUTABLE
-from .sealed import Sealed
+from .sealed import NOTHING, Sealed
 
 __all__ = ["EncryptedDescriptor", "copying", "note_loaded"]
 
@@ -62,14 +62,14 @@ class EncryptedDescriptor(DeferredAttribute):
             sources = _SOURCES.get()
             if sources is not None and id(instance) in sources:
                 return value  # refresh_from_db() copying the envelope
-            return self._open(instance, value)
+            plaintext = value.peek()
+            if plaintext is NOTHING:  # first read: open it (once)
+                # Not bound by from_db (assigned by hand): this row's pk.  A
+                # Sealed read from another column opens with that column's label.
+                value.bind(getattr(instance, self.field.pk_attname))
+                plaintext = value.reveal(self.field)
+            return plaintext
         return value
-
-    def _open(self, instance: Any, sealed: Sealed) -> Any:
-        # Not bound by from_db (assigned by hand): this row's pk.  A Sealed
-        # read from another column opens with that column's label.
-        sealed.bind(getattr(instance, self.field.pk_attname))
-        return sealed.reveal(self.field)
 
     def __set__(self, instance: Any, value: Any) -> None:
         data = instance.__dict__

@@ -68,14 +68,30 @@ def applies(connection: Any, meta: Any) -> bool:
     return ENABLED and connection.vendor in _VENDORS and meta.pk is meta.auto_field
 
 
-def _query(connection: Any, sql: str, params: tuple[Any, ...]) -> Any:
+def _rows(connection: Any, sql: str, params: tuple[Any, ...]) -> list[Any]:
+    """Run one small query of this module (``%s`` parameters) on the
+    driver's own connection when nothing observes queries, else through
+    Django's cursor; its rows."""
     driver = driver_connection(connection)
-    if driver is not None:
-        with database_errors(connection):
-            return driver.execute(sql.replace("%s", "?"), params).fetchone()
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return cursor.fetchone()
+    if driver is None:
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            return list(cursor.fetchall())
+    with database_errors(connection):
+        if connection.vendor == "sqlite":
+            # sqlite3's Connection.execute: no cursor object of our own.
+            return driver.execute(sql.replace("%s", "?"), params).fetchall()
+        cursor = driver.cursor()
+        try:
+            cursor.execute(sql, params)
+            return list(cursor.fetchall())
+        finally:
+            cursor.close()
+
+
+def _query(connection: Any, sql: str, params: tuple[Any, ...]) -> Any:
+    rows = _rows(connection, sql, params)
+    return rows[0] if rows else None
 
 
 def next_pk(connection: Any, meta: Any) -> int:
@@ -175,21 +191,6 @@ def _block(connection: Any, meta: Any) -> _Block:
     return block
 
 
-def _fetchall(connection: Any, sql: str, params: tuple[Any, ...]) -> list[Any]:
-    driver = driver_connection(connection)
-    if driver is not None:
-        with database_errors(connection):
-            cursor = driver.cursor()
-            try:
-                cursor.execute(sql, params)
-                return list(cursor.fetchall())
-            finally:
-                cursor.close()
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return list(cursor.fetchall())
-
-
 def _nextval(connection: Any, meta: Any, count: int) -> list[int] | None:
     """Take ``count`` values from the sequence of ``meta``'s pk column, in
     one query; the values that already have a row are dropped (taken, not
@@ -198,7 +199,7 @@ def _nextval(connection: Any, meta: Any, count: int) -> list[int] | None:
     table, column = qn(meta.db_table), qn(meta.pk.column)
     # One range scan of the pk index for the rows that already exist (a
     # NOT EXISTS probe per value costs twice as much for a block of 64).
-    rows = _fetchall(
+    rows = _rows(
         connection,
         "WITH s AS MATERIALIZED (SELECT nextval(pg_get_serial_sequence(%s, %s)) AS v "
         "FROM generate_series(1, %s::integer)) "
@@ -302,7 +303,7 @@ def _unset(instances: Sequence[Any], attname: str) -> None:
 def _any_taken(connection: Any, meta: Any, pks: list[int]) -> bool:
     qn = connection.ops.quote_name
     sql = f"SELECT 1 FROM {qn(meta.db_table)} WHERE {qn(meta.pk.column)} = ANY(%s) LIMIT 1"
-    return bool(_fetchall(connection, sql, (pks,)))
+    return bool(_rows(connection, sql, (pks,)))
 
 
 def _insert_postgresql(call: SaveTableCall, meta: Any, connection: Any) -> Any:

@@ -22,8 +22,9 @@ import copy
 import hashlib
 from typing import Any
 
-from .crypto import from_text, key_id_of
+from .crypto import key_id_of
 from .plaintext import IMMUTABLE
+from .storage import BINARY, TEXT
 
 __all__ = ["Sealed"]
 
@@ -155,7 +156,8 @@ class Sealed:
                 # in the other form is not a value this column wrote.
                 envelope = field._to_envelope(value)
             else:
-                envelope = from_text(value) if isinstance(value, str) else bytes(value)
+                # No field (a bare Sealed): the form its type says.
+                envelope = (TEXT if isinstance(value, str) else BINARY).decode(value)
             self._envelope = envelope
         return envelope
 

@@ -83,7 +83,10 @@ class _Text:
     def envelope_size(self, db_value: Any) -> int | None:
         if not isinstance(db_value, str) or not db_value.startswith(TEXT_PREFIX):
             return None
-        return (len(db_value) - len(TEXT_PREFIX)) * 3 // 4
+        chars = len(db_value) - len(TEXT_PREFIX)
+        if chars % 4 == 1:  # no base64 text has this length
+            return None
+        return chars * 3 // 4  # every 4 characters carry 3 bytes
 
     def db_param(self, db_value: Any, connection: Any) -> Any:
         return db_value

@@ -38,7 +38,7 @@ from typing import Any, Protocol
 from django.db import connections, models, transaction
 from django.db.models import ExpressionWrapper, F
 
-from .binding import pk_text
+from .binding import pk_text, pk_value_type
 from .contract import EncryptedColumn
 from .storage import Storage
 
@@ -209,10 +209,7 @@ _MISSING = object()
 
 def integer_pk(model: type[models.Model]) -> bool:
     """True when the rows of ``model``'s table are keyed by an integer."""
-    pk_field: Any = model._meta.pk
-    while pk_field.is_relation:  # multi-table child: parent_ptr -> parent pk
-        pk_field = pk_field.target_field
-    return isinstance(pk_field, models.IntegerField)
+    return pk_value_type(model._meta.pk) is int
 
 
 def _raw_output(storage: Storage) -> models.Field:

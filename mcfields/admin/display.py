@@ -11,10 +11,11 @@ from django.db.models.expressions import OrderBy
 from django.template.defaultfilters import filesizeformat
 from django.utils.html import format_html
 
-from ..crypto.envelope import OVERHEAD, TEXT_PREFIX
+from ..crypto.envelope import OVERHEAD
 from ..exceptions import DecryptionError
 from ..saving import ForSave, is_encrypted
 from ..sealed import Sealed
+from ..storage import plaintext_size
 
 logger = logging.getLogger("mcfields.admin")
 
@@ -26,9 +27,10 @@ MARKER_CLASS = "mcfields-undecryptable"
 
 
 def is_encrypted_binary(field: Any) -> bool:
-    from ..fields import EncryptedBinaryField
-
-    return isinstance(field, EncryptedBinaryField)
+    """Whether an encrypted field's values are bytes (a file in the admin),
+    whatever its storage: decided by its plaintext codec, not its class."""
+    codec = getattr(field, "plaintext_codec", None)
+    return codec is not None and codec.name == "bytes"
 
 
 def encrypted_fields(model: type[Model]) -> list[Any]:
@@ -149,16 +151,10 @@ def envelope_plaintext_size(field: Any, db_value: str | bytes | bytearray | memo
     """
     if field.stored_key_id(db_value) is None:
         raise DecryptionError("stored value is not an mcfields envelope")
-    if isinstance(db_value, str):
-        chars = len(db_value) - len(TEXT_PREFIX)
-        if chars % 4 == 1:  # no base64 string has this length
-            raise DecryptionError("stored text is not valid base64")
-        envelope_size = chars * 3 // 4
-    else:
-        envelope_size = len(db_value)
-    if envelope_size < OVERHEAD:
-        raise DecryptionError(f"envelope is {envelope_size} bytes, shorter than {OVERHEAD}")
-    return envelope_size - OVERHEAD
+    size = plaintext_size(field.storage, db_value)
+    if size is None:
+        raise DecryptionError(f"stored value is not an envelope of at least {OVERHEAD} bytes")
+    return size
 
 
 def stored_size(obj: Model, field: Any) -> int | None:
