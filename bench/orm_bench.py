@@ -1,12 +1,25 @@
-"""ORM benchmark (P3, bench/README.md): create N rows one by one, load them, read the
-field; 1 KiB text on SQLite (or PostgreSQL).  mcfields against a plain TextField and
-django-fernet-encrypted-fields, in one process, best of several rounds.
+"""ORM benchmark (P3, bench/README.md): create N rows one by one, load them,
+read the field of every row; 64 B and 1 KiB values, text and binary columns,
+database-assigned (BigAutoField) and UUID pks, on SQLite or PostgreSQL.
 
-    python bench/orm_bench.py [--rows 10000] [--rounds 3] [--database sqlite|postgres] [--bulk]
+    python bench/orm_bench.py [--rows 10000] [--rounds 3] [--database sqlite|postgres]
+                              [--sizes 64,1024] [--transaction] [--bulk] [--only SUBSTR]
 
-``--bulk`` also times ``bulk_create()`` of the same rows (batches of 1000):
-a plain TextField model against mcfields' BigAutoField model through
-``EncryptedQuerySet``.
+Contenders (``bench/benchapp/models.py``), each with both pk kinds: a plain
+``TextField`` and a plain ``BinaryField``; mcfields' ``EncryptedTextField``
+and ``EncryptedBinaryField``; django-fernet-encrypted-fields' and
+django-tink-fields' ``EncryptedTextField`` (tink with an XChaCha20-Poly1305
+keyset, the AEAD mcfields uses).  Every round runs every contender once, in
+turn, in one process, so a burst of load from other processes hits them
+alike; the ratios are taken within each round (mcfields against the plain
+field of the same kind and pk kind, and against each peer with the same pk
+kind) and reported as median [min-max] over the rounds.
+
+Each ``create()`` runs in autocommit mode, as in a web request (one INSERT,
+one transaction); ``--transaction`` wraps the creates of each contender in
+one ``atomic()`` block instead, as an import job would.  ``--bulk`` also
+times ``bulk_create()`` of the same rows (batches of 1000): the plain model
+against the mcfields model of the same kind, through ``EncryptedManager``.
 
 ``--database postgres`` uses the server the libpq variables describe (PGHOST,
 PGPORT, PGUSER, PGPASSWORD, PGDATABASE; defaults localhost, mcfields): the
@@ -16,7 +29,9 @@ benchmark's tables are created there and dropped at the end.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
+import statistics
 import sys
 import tempfile
 import time
@@ -24,6 +39,30 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
+
+#: (label, model name, kind, pk kind); kind "text"/"binary" picks the value type.
+CONTENDERS = [
+    ("plain text", "PlainNote", "text", "auto"),
+    ("plain text", "PlainUUIDNote", "text", "uuid"),
+    ("plain binary", "PlainBinaryNote", "binary", "auto"),
+    ("plain binary", "PlainBinaryUUIDNote", "binary", "uuid"),
+    ("mcfields text", "SealedNote", "text", "auto"),
+    ("mcfields text", "SealedUUIDNote", "text", "uuid"),
+    ("mcfields binary", "SealedBinaryNote", "binary", "auto"),
+    ("mcfields binary", "SealedBinaryUUIDNote", "binary", "uuid"),
+    ("fernet text", "FernetNote", "text", "auto"),
+    ("fernet text", "FernetUUIDNote", "text", "uuid"),
+    ("tink text", "TinkNote", "text", "auto"),
+    ("tink text", "TinkUUIDNote", "text", "uuid"),
+]
+PK_NAMES = {"auto": "BigAutoField pk", "uuid": "UUID pk"}
+PEERS = ("fernet text", "tink text")
+BAR_PLAIN = 1.3
+BAR_BULK = 1.5
+
+
+def name_of(label: str, pk: str) -> str:
+    return f"{label} ({PK_NAMES[pk]})"
 
 
 def database(kind: str, db_path: str) -> dict[str, str]:
@@ -40,7 +79,20 @@ def database(kind: str, db_path: str) -> dict[str, str]:
     }
 
 
-def configure(db: dict[str, str]) -> None:
+def tink_keyset(directory: str) -> str:
+    """A cleartext XChaCha20-Poly1305 keyset file for django-tink-fields."""
+    import tink
+    from tink import aead, secret_key_access
+
+    aead.register()
+    handle = tink.new_keyset_handle(aead.aead_key_templates.XCHACHA20_POLY1305)
+    path = os.path.join(directory, "tink-keyset.json")
+    with open(path, "w") as out:
+        out.write(tink.json_proto_keyset_format.serialize(handle, secret_key_access.TOKEN))
+    return path
+
+
+def configure(db: dict[str, str], tmp: str) -> None:
     import django
     from django.conf import settings
 
@@ -53,6 +105,7 @@ def configure(db: dict[str, str]) -> None:
         USE_TZ=True,
         SECRET_KEY="bench-only",
         SALT_KEY="bench-only-salt",  # django-fernet-encrypted-fields
+        TINK_FIELDS_CONFIG={"default": {"cleartext": True, "path": tink_keyset(tmp)}},
         MCFIELDS_KEYS=[generate_key()],
     )
     django.setup()
@@ -79,16 +132,16 @@ def drop_tables() -> None:
                 editor.delete_model(model)
 
 
-def run_workload(model, rows: int, text: str) -> dict[str, float]:
+def run_workload(model, rows: int, value, in_transaction: bool) -> dict[str, float]:
     from django.db import transaction
 
     model.objects.all().delete()
+    create = model.objects.create
+    block = transaction.atomic() if in_transaction else contextlib.nullcontext()
     start = time.perf_counter()
-    # One transaction, as an import job would do; each create() is its own
-    # INSERT (plus mcfields' binding write for database-assigned pks).
-    with transaction.atomic():
+    with block:
         for _ in range(rows):
-            model.objects.create(body=text)
+            create(body=value)
     created = time.perf_counter()
     objs = list(model.objects.all())
     loaded = time.perf_counter()
@@ -96,24 +149,24 @@ def run_workload(model, rows: int, text: str) -> dict[str, float]:
     for obj in objs:
         total += len(obj.body)
     read = time.perf_counter()
-    assert total == rows * len(text), "a value did not round-trip"
-    return {
-        "create": created - start,
-        "load": loaded - created,
-        "read": read - loaded,
-        "total": read - start,
-    }
+    assert len(objs) == rows and total == rows * len(value), "a value did not round-trip"
+    return {"create": created - start, "load": loaded - created, "read": read - loaded,
+            "total": read - start}
 
 
-def run_bulk(queryset, rows: int, text: str) -> float:
-    model = queryset.model
+def run_bulk(model, rows: int, value) -> float:
     model.objects.all().delete()
-    objs = [model(body=text) for _ in range(rows)]
+    objs = [model(body=value) for _ in range(rows)]
     start = time.perf_counter()
-    queryset.bulk_create(objs, batch_size=1000)
+    model.objects.bulk_create(objs, batch_size=1000)
     elapsed = time.perf_counter() - start
     assert all(obj.pk is not None for obj in objs)
+    assert model.objects.count() == rows
     return elapsed
+
+
+def spread(ratios: list[float]) -> str:
+    return f"{statistics.median(ratios):.2f}x [{min(ratios):.2f}-{max(ratios):.2f}]"
 
 
 def main() -> int:
@@ -121,69 +174,115 @@ def main() -> int:
     parser.add_argument("--rows", type=int, default=10_000)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--database", choices=["sqlite", "postgres"], default="sqlite")
+    parser.add_argument("--sizes", default="64,1024", help="value sizes in bytes")
+    parser.add_argument("--transaction", action="store_true",
+                        help="create each contender's rows inside one atomic() block")
     parser.add_argument("--bulk", action="store_true", help="also time bulk_create()")
+    parser.add_argument("--sqlite-dir", default="/dev/shm" if os.path.isdir("/dev/shm") else None,
+                        help="where the SQLite file goes (default: /dev/shm, so that the "
+                             "disk's fsync per commit does not drown the ORM's own costs)")
+    parser.add_argument("--only", default="",
+                        help="comma-separated substrings: run only the contenders "
+                             "whose name contains one (plain ones are always run)")
     args = parser.parse_args()
-    bulk: dict[str, float] = {}
-    with tempfile.TemporaryDirectory() as tmp:
-        configure(database(args.database, os.path.join(tmp, "bench.sqlite3")))
-        create_tables()
-        from benchapp.models import (
-            FernetNote,
-            PlainNote,
-            PlainUUIDNote,
-            SealedNote,
-            SealedUUIDNote,
-        )
-
-        text = ("0123456789abcdef" * 64)[:1024]
-        contenders = [
-            ("plain TextField", PlainNote),
-            ("plain TextField (UUID pk)", PlainUUIDNote),
-            ("mcfields (BigAutoField pk)", SealedNote),
-            ("mcfields (UUID pk)", SealedUUIDNote),
-            ("django-fernet-encrypted-fields", FernetNote),
-        ]
-        best: dict[str, dict[str, float]] = {}
-        for _ in range(args.rounds):
-            for name, model in contenders:
-                result = run_workload(model, args.rows, text)
-                if name not in best or result["total"] < best[name]["total"]:
-                    best[name] = result
-        if args.bulk:
-            from mcfields.managers import EncryptedQuerySet
-
-            for _ in range(args.rounds):
-                for name, queryset in (("plain TextField", PlainNote.objects.all()),
-                                       ("mcfields (BigAutoField pk)",
-                                        EncryptedQuerySet(SealedNote))):
-                    elapsed = run_bulk(queryset, args.rows, text)
-                    bulk[name] = min(bulk.get(name, elapsed), elapsed)
-        if args.database == "postgres":
-            drop_tables()
-    base = best["plain TextField"]["total"]
-    fernet = best["django-fernet-encrypted-fields"]["total"]
+    sizes = [int(s) for s in args.sizes.split(",")]
+    only = [s for s in args.only.split(",") if s]
+    contenders = [c for c in CONTENDERS if c[0].startswith("plain") or not only
+                  or any(s in name_of(c[0], c[3]) for s in only)]
     engine = "SQLite" if args.database == "sqlite" else "PostgreSQL"
-    print(f"P3 ORM workload: {args.rows} rows x 1 KiB text, {engine}, best of {args.rounds}")
-    print(f"{'':32} {'create':>9} {'load':>9} {'read':>9} {'total':>9} "
-          f"{'vs plain':>9} {'vs fernet':>9}")
-    for name, r in best.items():
-        print(f"{name:32} {r['create']:8.3f}s {r['load']:8.3f}s {r['read']:8.3f}s "
-              f"{r['total']:8.3f}s {r['total'] / base:8.2f}x {r['total'] / fernet:8.2f}x")
-    pairs = (("mcfields (BigAutoField pk)", "plain TextField"),
-             ("mcfields (UUID pk)", "plain TextField (UUID pk)"))
-    for name, plain in pairs:
-        ratio = best[name]["total"] / best[plain]["total"]
-        vs_fernet = best[name]["total"] / fernet
-        verdict = "meets" if ratio <= 1.3 and vs_fernet < 1 else "MISSES"
-        print(f"bar P3 (<= 1.3x plain, faster than fernet): {name}: {ratio:.2f}x {plain}, "
-              f"{vs_fernet:.2f}x fernet -> {verdict}")
-    if bulk:
-        plain_bulk, sealed_bulk = bulk["plain TextField"], bulk["mcfields (BigAutoField pk)"]
-        ratio = sealed_bulk / plain_bulk
-        print(f"bulk_create of {args.rows} rows (batch 1000), best of {args.rounds}: plain "
-              f"{plain_bulk:.3f}s, mcfields (BigAutoField pk) {sealed_bulk:.3f}s -> {ratio:.2f}x "
-              f"(bar P3 <= 1.5x: {'meets' if ratio <= 1.5 else 'MISSES'})")
+    if args.database == "sqlite":
+        engine += f" (file in {args.sqlite_dir or tempfile.gettempdir()})"
+    mode = "one atomic() block" if args.transaction else "autocommit"
+    ok = True
+    with tempfile.TemporaryDirectory(dir=args.sqlite_dir) as tmp:
+        configure(database(args.database, os.path.join(tmp, "bench.sqlite3")), tmp)
+        create_tables()
+        from django.apps import apps
+
+        models = {c[1]: apps.get_model("benchapp", c[1]) for c in contenders}
+        try:
+            for size in sizes:
+                values = {"text": ("0123456789abcdef" * (size // 16 + 1))[:size],
+                          "binary": os.urandom(size)}
+                # results[name] = one dict per round
+                results: dict[str, list[dict[str, float]]] = {}
+                for _ in range(args.rounds):
+                    for label, model_name, kind, pk in contenders:
+                        result = run_workload(models[model_name], args.rows, values[kind],
+                                              args.transaction)
+                        results.setdefault(name_of(label, pk), []).append(result)
+                ok &= report(args, engine, mode, size, contenders, results)
+                if args.bulk:
+                    ok &= bulk(args, engine, size, contenders, models, values)
+        finally:
+            if args.database == "postgres":
+                drop_tables()
+    print(f"\nall bars met: {'yes' if ok else 'NO'}")
     return 0
+
+
+def report(args, engine, mode, size, contenders, results) -> bool:
+    print(f"\n## P3 ORM: {args.rows} rows x {size} B, {engine}, create() in {mode}; "
+          f"{args.rounds} rounds (seconds: median of rounds)")
+    print(f"{'contender':40} {'create':>8} {'load':>8} {'read':>8} {'total':>8} "
+          f"{'vs plain, per round':>22} {'us/row':>7}")
+    ok = True
+    for label, _, kind, pk in contenders:
+        name = name_of(label, pk)
+        rounds = results[name]
+        med = {k: statistics.median(r[k] for r in rounds) for k in rounds[0]}
+        plain = results[name_of(f"plain {kind}", pk)]
+        ratios = [r["total"] / p["total"] for r, p in zip(rounds, plain, strict=True)]
+        print(f"{name:40} {med['create']:8.3f} {med['load']:8.3f} {med['read']:8.3f} "
+              f"{med['total']:8.3f} {spread(ratios):>22} {med['total'] / args.rows * 1e6:7.0f}")
+    print("bars:")
+    for label, _, kind, pk in contenders:
+        if not label.startswith("mcfields"):
+            continue
+        name = name_of(label, pk)
+        rounds = results[name]
+        plain = results[name_of(f"plain {kind}", pk)]
+        ratios = [r["total"] / p["total"] for r, p in zip(rounds, plain, strict=True)]
+        met = statistics.median(ratios) <= BAR_PLAIN
+        ok &= met
+        line = [f"  {name}: {spread(ratios)} plain {kind} (<= {BAR_PLAIN}x: "
+                f"{'met' if met else 'MISSED'})"]
+        for peer in PEERS:
+            peer_name = name_of(peer, pk)
+            if peer_name not in results:
+                continue
+            vs = [r["total"] / p["total"]
+                  for r, p in zip(rounds, results[peer_name], strict=True)]
+            faster = statistics.median(vs) < 1.0
+            ok &= faster
+            line.append(f"{spread(vs)} {peer.split()[0]} (< 1x: "
+                        f"{'met' if faster else 'MISSED'})")
+        print("; ".join(line))
+    return ok
+
+
+def bulk(args, engine, size, contenders, models, values) -> bool:
+    print(f"\nbulk_create() of {args.rows} rows x {size} B (batches of 1000), {engine}, "
+          f"{args.rounds} rounds; mcfields through EncryptedManager")
+    pairs = [(c, (f"plain {c[2]}", c[3])) for c in contenders if c[0].startswith("mcfields")]
+    model_of = {(c[0], c[3]): c[1] for c in contenders}
+    times: dict[tuple[str, str], list[float]] = {}
+    for _ in range(args.rounds):
+        for (label, model_name, kind, pk), plain_key in pairs:
+            times.setdefault(plain_key, []).append(
+                run_bulk(models[model_of[plain_key]], args.rows, values[kind]))
+            times.setdefault((label, pk), []).append(
+                run_bulk(models[model_name], args.rows, values[kind]))
+    ok = True
+    for (label, _, _kind, pk), plain_key in pairs:
+        mine, plain = times[(label, pk)], times[plain_key]
+        ratios = [m / p for m, p in zip(mine, plain, strict=True)]
+        met = statistics.median(ratios) <= BAR_BULK
+        ok &= met
+        print(f"  {name_of(label, pk):40} {statistics.median(mine):7.3f}s, plain "
+              f"{statistics.median(plain):7.3f}s: {spread(ratios)} (<= {BAR_BULK}x: "
+              f"{'met' if met else 'MISSED'})")
+    return ok
 
 
 if __name__ == "__main__":

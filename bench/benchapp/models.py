@@ -1,62 +1,81 @@
-"""Models for the ORM benchmark (bench/orm_bench.py): the same 1 KiB text
-column stored plain, sealed by mcfields (both pk kinds), and by
-django-fernet-encrypted-fields."""
+"""Models for the ORM benchmark (bench/orm_bench.py): one ``body`` column
+stored plain, sealed by mcfields, by django-fernet-encrypted-fields and by
+django-tink-fields; each with a database-assigned pk (BigAutoField, the
+project default) and with a UUID pk."""
 
 import uuid
 
 from django.db import models
 from encrypted_fields.fields import EncryptedTextField as FernetTextField
+from tink_fields import EncryptedTextField as TinkTextField
 
-from mcfields import EncryptedTextField
+from mcfields import EncryptedBinaryField, EncryptedManager, EncryptedTextField
 
 
-class PlainNote(models.Model):
+class _Note(models.Model):
+    class Meta:
+        abstract = True
+        app_label = "benchapp"
+
+    def __str__(self) -> str:
+        return f"{type(self).__name__} {self.pk}"
+
+
+class _UUIDNote(_Note):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+
+    class Meta:
+        abstract = True
+        app_label = "benchapp"
+
+
+class PlainNote(_Note):
     body = models.TextField()
 
-    class Meta:
-        app_label = "benchapp"
 
-    def __str__(self) -> str:
-        return f"{type(self).__name__} {self.pk}"
-
-
-class PlainUUIDNote(models.Model):
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+class PlainUUIDNote(_UUIDNote):
     body = models.TextField()
 
-    class Meta:
-        app_label = "benchapp"
 
-    def __str__(self) -> str:
-        return f"{type(self).__name__} {self.pk}"
+class PlainBinaryNote(_Note):
+    body = models.BinaryField()
 
 
-class SealedNote(models.Model):
+class PlainBinaryUUIDNote(_UUIDNote):
+    body = models.BinaryField()
+
+
+class SealedNote(_Note):
     body = EncryptedTextField()
-
-    class Meta:
-        app_label = "benchapp"
-
-    def __str__(self) -> str:
-        return f"{type(self).__name__} {self.pk}"
+    objects = EncryptedManager()
 
 
-class SealedUUIDNote(models.Model):
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+class SealedUUIDNote(_UUIDNote):
     body = EncryptedTextField()
-
-    class Meta:
-        app_label = "benchapp"
-
-    def __str__(self) -> str:
-        return f"{type(self).__name__} {self.pk}"
+    objects = EncryptedManager()
 
 
-class FernetNote(models.Model):
+class SealedBinaryNote(_Note):
+    body = EncryptedBinaryField()
+    objects = EncryptedManager()
+
+
+class SealedBinaryUUIDNote(_UUIDNote):
+    body = EncryptedBinaryField()
+    objects = EncryptedManager()
+
+
+class FernetNote(_Note):
     body = FernetTextField()
 
-    class Meta:
-        app_label = "benchapp"
 
-    def __str__(self) -> str:
-        return f"{type(self).__name__} {self.pk}"
+class FernetUUIDNote(_UUIDNote):
+    body = FernetTextField()
+
+
+class TinkNote(_Note):
+    body = TinkTextField()
+
+
+class TinkUUIDNote(_UUIDNote):
+    body = TinkTextField()
