@@ -251,8 +251,9 @@ class EncryptedQuerySet(models.QuerySet):
         using = mark_for_write(self)
         connection = connections[using]
         if preallocate.reserves(connection, meta):
-            # PostgreSQL: pks from the sequence first, then one INSERT that
-            # seals each value for its row (no binding UPDATE).
+            # pks reserved first (PostgreSQL's sequence, SQLite's
+            # sqlite_sequence), then one INSERT per batch that seals each
+            # value for its row (no binding UPDATE).
             created = preallocate.bulk_insert(
                 lambda: super(EncryptedQuerySet, self).bulk_create(objs, **options),
                 connection, meta, unbound,

@@ -125,7 +125,7 @@ def insert(call: SaveTableCall, meta: Any, connection: Any) -> Any:
     instance = call.instance
     attname = meta.pk.attname
     for _ in range(_TRIES):
-        pk = next_pk(connection, meta)
+        pk = _sqlite_take(connection, meta)
         setattr(instance, attname, pk)
         try:
             # force_insert: Django would otherwise try an UPDATE first.
@@ -140,6 +140,78 @@ def insert(call: SaveTableCall, meta: Any, connection: Any) -> Any:
     return FALLBACK
 
 
+# -- SQLite: blocks reserved in sqlite_sequence ------------------------------------------
+
+#: Largest block of pks one reservation takes on SQLite.
+SQLITE_BLOCK_MAX = 64
+#: Growth factor of SQLite blocks: a reservation is a write that commits, so
+#: the blocks grow faster than PostgreSQL's (1 value by a read, then 8, 64).
+SQLITE_BLOCK_GROWTH = 8
+
+
+def _sqlite_take(connection: Any, meta: Any) -> int:
+    """The pk for one new row of ``meta``'s table (SQLite).
+
+    A value reserved earlier by this connection when there is one, else:
+    inside a transaction (or for a single save after a pause) the pk
+    AUTOINCREMENT would give (:func:`next_pk`, one read); in autocommit
+    mode, while saves follow each other, a block reserved by raising the
+    table's ``sqlite_sequence`` entry, in one statement that commits by
+    itself (:func:`_sqlite_reserve`).
+    """
+    block = _block(connection, meta)
+    if block.pks:
+        return block.pks.pop()
+    now = time.monotonic()
+    burst = now - block.taken_at < PG_BURST
+    block.taken_at = now
+    if not burst:
+        block.size = 1
+    elif block.has_sequence and not in_transaction(connection):
+        # A reservation inside the caller's transaction would be undone
+        # with it while the values stayed cached here: only in autocommit.
+        size = min(block.size * SQLITE_BLOCK_GROWTH, SQLITE_BLOCK_MAX)
+        fresh = _sqlite_reserve(connection, meta, size)
+        if fresh is not None:
+            block.size = size
+            block.pks = fresh[::-1]
+            return block.pks.pop()
+        # No sqlite_sequence entry: the table's first row, or a table
+        # without AUTOINCREMENT (twice in a row: stop trying).
+        block.misses += 1
+        if block.misses > 1:
+            block.has_sequence = False
+    return next_pk(connection, meta)
+
+
+def _sqlite_reserve(connection: Any, meta: Any, count: int,
+                    inside: bool = False) -> list[int] | None:
+    """Reserve ``count`` pks of ``meta``'s table for this connection: raise
+    its ``sqlite_sequence`` entry past them, so that AUTOINCREMENT gives
+    every other writer (other connections, processes, plain INSERTs) a
+    larger pk.  One statement, committed by itself in autocommit mode (a
+    write waits for the lock like any other); None when the table has no
+    ``sqlite_sequence`` entry (no row yet, or no AUTOINCREMENT).
+
+    ``inside``: the caller runs it in a transaction with the INSERT that
+    uses every value (bulk_insert), so that a rollback undoes both."""
+    if not inside:
+        driver = driver_connection(connection)
+        if driver is not None and driver.in_transaction:
+            return None  # a transaction begun behind Django's back: not ours to commit
+    table = connection.ops.quote_name(meta.db_table)
+    row = _query(
+        connection,
+        "UPDATE sqlite_sequence SET seq = max(seq, coalesce((SELECT rowid FROM "
+        f"{table} ORDER BY rowid DESC LIMIT 1), 0)) + %s WHERE name = %s RETURNING seq",
+        (count, meta.db_table),
+    )
+    if row is None:
+        return None
+    last = int(row[0])
+    return list(range(last - count + 1, last + 1))
+
+
 # -- PostgreSQL: blocks of sequence values ----------------------------------------------
 
 #: Largest block of sequence values one query takes.
@@ -151,7 +223,7 @@ PG_BURST = 1.0
 class _Block:
     """The sequence values one connection holds for one table."""
 
-    __slots__ = ("pid", "session", "pks", "size", "taken_at", "has_sequence")
+    __slots__ = ("pid", "session", "pks", "size", "taken_at", "has_sequence", "misses")
 
     def __init__(self, pid: int, session: Any) -> None:
         self.pid = pid
@@ -160,6 +232,7 @@ class _Block:
         self.size = 1
         self.taken_at = float("-inf")
         self.has_sequence = True
+        self.misses = 0  # SQLite: reservations that found no sqlite_sequence entry
 
 
 # Django connection object (one per thread and alias) -> table -> block.
@@ -259,34 +332,43 @@ def _take(connection: Any, meta: Any) -> int | None:
 
 def reserves(connection: Any, meta: Any) -> bool:
     """Whether :func:`bulk_insert` applies to new rows of ``meta``."""
-    return applies(connection, meta) and connection.vendor == "postgresql"
+    return applies(connection, meta)
 
 
 def bulk_insert(insert: Callable[[], Any], connection: Any, meta: Any,
                 instances: Sequence[Any]) -> Any:
     """Run ``insert()`` (Django's ``bulk_create``) after giving each of
-    ``instances`` a pk from the sequence (one query for all of them), so
-    that every value is sealed for its row before the INSERT.
+    ``instances`` a pk reserved in one query (PostgreSQL: from the sequence,
+    cached values first; SQLite: by raising the table's ``sqlite_sequence``
+    entry), so that every value is sealed for its row before the INSERT.
+
+    The reservation and the INSERT run in one savepoint inside the caller's
+    transaction (else a transaction of their own): a failure leaves the
+    caller's transaction usable, a pk taken meanwhile can be retried, and on
+    SQLite a rolled-back INSERT takes its reservation with it (the values
+    are used at once, never cached).
 
     Returns its result, or :data:`FALLBACK` (the instances have no pk).
     """
     attname = meta.pk.attname
+    sqlite = connection.vendor == "sqlite"
     for _ in range(_TRIES):
-        pks = reserve(connection, meta, len(instances))
-        if pks is None:
-            break
-        for instance, pk in zip(instances, pks, strict=True):
-            setattr(instance, attname, pk)
+        pks = None
         try:
-            # A savepoint inside the caller's transaction (else a transaction
-            # of its own): a failure leaves the caller's transaction usable,
-            # and a pk taken meanwhile can be retried.
             with transaction.atomic(using=connection.alias,
                                     savepoint=in_transaction(connection)):
+                if sqlite:
+                    pks = _sqlite_reserve(connection, meta, len(instances), inside=True)
+                else:
+                    pks = reserve(connection, meta, len(instances))
+                if pks is None:
+                    return FALLBACK  # nothing was written
+                for instance, pk in zip(instances, pks, strict=True):
+                    setattr(instance, attname, pk)
                 return insert()
         except IntegrityError:
             _unset(instances, attname)
-            if not _any_taken(connection, meta, pks):
+            if pks is None or not _any_taken(connection, meta, pks):
                 raise
         except BaseException:
             _unset(instances, attname)
@@ -302,6 +384,11 @@ def _unset(instances: Sequence[Any], attname: str) -> None:
 
 def _any_taken(connection: Any, meta: Any, pks: list[int]) -> bool:
     qn = connection.ops.quote_name
+    if connection.vendor == "sqlite":
+        # The values are one range; SQLite has no arrays.
+        sql = (f"SELECT 1 FROM {qn(meta.db_table)} WHERE {qn(meta.pk.column)} "
+               "BETWEEN %s AND %s LIMIT 1")
+        return bool(_rows(connection, sql, (min(pks), max(pks))))
     sql = f"SELECT 1 FROM {qn(meta.db_table)} WHERE {qn(meta.pk.column)} = ANY(%s) LIMIT 1"
     return bool(_rows(connection, sql, (pks,)))
 

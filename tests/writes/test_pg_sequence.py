@@ -214,9 +214,9 @@ def test_bulk_create_takes_all_pks_in_one_query_and_never_updates(ring: Keyring)
     with CaptureQueriesContext(connection) as ctx:
         created = AutoItem.objects.bulk_create(objs, batch_size=7)
     statements = kinds(ctx)
-    # One query of the sequence for the 19 values not cached, Django's
-    # three batched INSERTs (in a savepoint), no UPDATE.
-    assert statements == ["nextval", "SAVEPOINT", "INSERT", "INSERT", "INSERT", "RELEASE"]
+    # In one savepoint: one query of the sequence for the 19 values not
+    # cached, Django's three batched INSERTs; no UPDATE.
+    assert statements == ["SAVEPOINT", "nextval", "INSERT", "INSERT", "INSERT", "RELEASE"]
     assert len({obj.pk for obj in created}) == 20
     for i, obj in enumerate(created):
         assert_opens(ring, obj, f"bulk {i}")
