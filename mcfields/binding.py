@@ -10,12 +10,15 @@ agree on that string byte for byte, so it is computed in exactly one place.
 
 from __future__ import annotations
 
+import struct
 import uuid
 from typing import Any
 
 from django.db import models
 
-__all__ = ["PK_TYPES", "canonical_pk", "pk_text", "pk_value_type"]
+from .crypto import binding
+
+__all__ = ["PK_TYPES", "associated_data", "canonical_pk", "pk_text", "pk_value_type"]
 
 
 def pk_text(pk: Any) -> str:
@@ -90,3 +93,36 @@ def pk_value_type(pk_field: Any) -> type | None:
             target = target.target_field
         kind = pk_field.__dict__["_mcfields_pk_type"] = PK_TYPES.get(target.get_internal_type())
     return kind  # type: ignore[return-value]
+
+
+_U32 = struct.Struct("<I")
+# label -> its length-prefixed UTF-8 (the first half of crypto.binding's
+# bytes), or None if crypto.binding no longer has that layout.
+_prefixes: dict[str, bytes | None] = {}
+_MAX_PREFIXES = 4096
+
+
+def _label_prefix(label: str) -> bytes | None:
+    try:
+        return _prefixes[label]
+    except KeyError:
+        pass
+    encoded = label.encode("utf-8")
+    prefix: bytes | None = _U32.pack(len(encoded)) + encoded
+    # Checked once per label: the bytes must be exactly crypto.binding's.
+    if binding(label, "7") != prefix + _U32.pack(1) + b"7":  # type: ignore[operator]
+        prefix = None
+    if len(_prefixes) < _MAX_PREFIXES:
+        _prefixes[label] = prefix
+    return prefix
+
+
+def associated_data(label: str, model: type[models.Model] | None, pk: Any) -> bytes:
+    """``crypto.binding(label, canonical_pk(model, pk))``, computed on every
+    seal and open: the label's half is encoded once per label."""
+    text = canonical_pk(model, pk)
+    prefix = _label_prefix(label)
+    if prefix is None:
+        return binding(label, text)
+    encoded = text.encode("utf-8")
+    return prefix + _U32.pack(len(encoded)) + encoded

@@ -11,6 +11,7 @@ changes what it relies on.  Supported: Django 5.2, 6.0 and 6.1.
 from __future__ import annotations
 
 import contextlib
+import types
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -197,15 +198,48 @@ class PlaceholderHooks:
 
     def get_placeholder(self, value: Any, compiler: Any, connection: Any) -> str:
         self.check_placeholder(value, compiler)
-        parent = getattr(super(), "get_placeholder", None)
-        return parent(value, compiler, connection) if parent is not None else "%s"
+        parent = _parent_hook(type(self), "get_placeholder")
+        if parent is _BOUND:
+            parent = getattr(super(), "get_placeholder")  # noqa: B009
+            return parent(value, compiler, connection)
+        return parent(self, value, compiler, connection) if parent is not None else "%s"
 
     def get_placeholder_sql(self, value: Any, compiler: Any, connection: Any) -> Any:
         self.check_placeholder(value, compiler)
-        parent = getattr(super(), "get_placeholder_sql", None)
-        if parent is not None:
+        parent = _parent_hook(type(self), "get_placeholder_sql")
+        if parent is _BOUND:
+            parent = getattr(super(), "get_placeholder_sql")  # noqa: B009
             return parent(value, compiler, connection)
+        if parent is not None:
+            return parent(self, value, compiler, connection)
         return "%s", (value,)
+
+
+# (class, hook name) -> the base field class's own hook, or None.  Looked up
+# once per class: the compilers call the hook for every value they write.
+_parent_hooks: dict[tuple[type, str], Any] = {}
+#: The parent's hook is not a plain function (a staticmethod...): bind it
+#: through super() on each call.
+_BOUND = object()
+
+
+def _parent_hook(cls: type, name: str) -> Any:
+    key = (cls, name)
+    try:
+        return _parent_hooks[key]
+    except KeyError:
+        pass
+    # What getattr(super(), name) finds from PlaceholderHooks' place in the MRO.
+    mro = cls.__mro__
+    hook = None
+    for klass in mro[mro.index(PlaceholderHooks) + 1:]:
+        if name in klass.__dict__:
+            hook = klass.__dict__[name]
+            if not isinstance(hook, types.FunctionType):
+                hook = _BOUND
+            break
+    _parent_hooks[key] = hook
+    return hook
 
 
 # -- database connections ---------------------------------------------------------------

@@ -19,7 +19,7 @@ from typing import Any
 from django.db.models.query_utils import DeferredAttribute
 
 from .plaintext import IMMUTABLE
-from .sealed import NOTHING, Sealed
+from .sealed import Sealed
 
 __all__ = ["EncryptedDescriptor", "copying", "note_loaded"]
 
@@ -62,13 +62,10 @@ class EncryptedDescriptor(DeferredAttribute):
             sources = _SOURCES.get()
             if sources is not None and id(instance) in sources:
                 return value  # refresh_from_db() copying the envelope
-            plaintext = value.peek()
-            if plaintext is NOTHING:  # first read: open it (once)
-                # Not bound by from_db (assigned by hand): this row's pk.  A
-                # Sealed read from another column opens with that column's label.
-                value.bind(getattr(instance, self.field.pk_attname))
-                plaintext = value.reveal(self.field)
-            return plaintext
+            # First read: open it (once).  Not bound by from_db (assigned by
+            # hand): this row's pk.  A Sealed read from another column opens
+            # with that column's label.
+            return value.read(self.field, instance)
         return value
 
     def __set__(self, instance: Any, value: Any) -> None:

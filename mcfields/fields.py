@@ -32,9 +32,8 @@ from django.db.models.signals import class_prepared
 from . import conf
 from . import plaintext as codecs
 from . import storage as _storage
-from .binding import canonical_pk
+from .binding import associated_data, canonical_pk
 from .compat import PlaceholderHooks, upsert_options
-from .crypto import binding
 from .descriptors import EncryptedDescriptor
 from .exceptions import DecryptionError, ValueTooLargeError
 from .lookups import EncryptedExact, IsNull, refusal
@@ -200,7 +199,7 @@ class EncryptedField(PlaceholderHooks, models.Field):
     def associated_data(self, pk: Any) -> bytes:
         """The associated data of this column's value in row ``pk``: the
         binding label and the canonical pk text (mcfields.binding)."""
-        return binding(self.binding_label, canonical_pk(self.model, pk))
+        return associated_data(self.binding_label, self.model, pk)
 
     # -- sealing and opening (also the contract for rotation and admin) ------------
 
@@ -216,13 +215,16 @@ class EncryptedField(PlaceholderHooks, models.Field):
                     f"{self.model._meta.label}.{self.name}: value of {len(plaintext)} bytes "
                     f"exceeds the maximum of {limit} bytes (MCFIELDS_MAX_VALUE_SIZE)"
                 )
-            envelope = conf.get_keyring().seal(plaintext, self.associated_data(pk))
+            # (associated_data and _from_envelope inlined: this runs on
+            # every save.)
+            envelope = conf.get_keyring().seal(
+                plaintext, associated_data(self.binding_label, self.model, pk))
         except BaseException:
             # Django's error reports print every frame's locals (with DEBUG
             # on, sensitive_variables is ignored): not the plaintext.
             value = plaintext = None
             raise
-        return self._from_envelope(envelope)
+        return self.storage.encode(envelope)
 
     def open_for_pk(self, value: Any, pk: Any) -> Any:
         """The plaintext of a column value (or ``Sealed``) read from row ``pk``."""
@@ -233,7 +235,9 @@ class EncryptedField(PlaceholderHooks, models.Field):
                 envelope = value.envelope
             else:
                 envelope = self._to_envelope(value)
-            plaintext = conf.get_keyring().open(envelope, self.associated_data(pk))
+            # (associated_data inlined: this runs on every read.)
+            plaintext = conf.get_keyring().open(
+                envelope, associated_data(self.binding_label, self.model, pk))
             return self._from_bytes(plaintext)
         except DecryptionError as exc:
             # A value that opened but does not convert (_from_bytes) must
@@ -257,9 +261,12 @@ class EncryptedField(PlaceholderHooks, models.Field):
         to its new pk) without its plaintext passing through here.
         """
         try:
-            if type(value) is ForSave:
+            kind = type(value)
+            if kind is ForSave:
                 return value
-            if type(value) is Sealed:
+            if kind in codecs.IMMUTABLE:  # str, bytes, int...: no expression
+                return ForSave(self.seal_for_pk(value, pk))
+            if kind is Sealed:
                 if not value.is_bound:
                     # Not loaded with an instance (taken from values()): it can
                     # only stay if it really is this row's value of this column.
@@ -438,7 +445,7 @@ class EncryptedField(PlaceholderHooks, models.Field):
         upsert = upsert_options(compiler)
         if upsert is not None:
             refuse_upsert(self.model, *upsert)
-        if hasattr(value, "as_sql"):
+        if type(value) is not ForSave and hasattr(value, "as_sql"):
             raise self._refuse_expression(value)
 
     def from_db_value(self, value: Any, expression: Any, connection: Any) -> Sealed | None:

@@ -379,9 +379,11 @@ def insert_and_bind(
 
 # -- model hooks ----------------------------------------------------------------
 
-_load_specs: weakref.WeakKeyDictionary[type, tuple[tuple[str, str], ...]] = (
-    weakref.WeakKeyDictionary()
-)
+#: Class attribute holding, for the class itself (not inherited: looked up
+#: in the class's own __dict__), the (attname, pk attname) of each
+#: encrypted column its rows load.  An attribute rather than a weak mapping:
+#: from_db runs for every loaded row.
+_LOAD_SPEC = "_mcfields_load_spec"
 
 
 def _bind_loaded(instance: models.Model) -> None:
@@ -393,7 +395,7 @@ def _bind_loaded(instance: models.Model) -> None:
     """
     note_loaded(instance)
     data = instance.__dict__
-    for attname, pk_attname in _load_specs.get(type(instance), ()):
+    for attname, pk_attname in type(instance).__dict__.get(_LOAD_SPEC, ()):
         value = data.get(attname)
         if type(value) is Sealed:
             value.bind(data.get(pk_attname))
@@ -419,6 +421,6 @@ def install(model: type[models.Model], fields: Sequence[Any]) -> None:
     Hooks inherited from a parent (multi-table children, proxies) already
     serve the subclass: they look up what to do by the class at hand.
     """
-    _load_specs[model] = tuple((f.attname, f.pk_attname) for f in fields)
+    setattr(model, _LOAD_SPEC, tuple((f.attname, f.pk_attname) for f in fields))
     install_model_hooks(model, save_table=_save_table, from_db=_bind_loaded,
                         refresh_from_db=_refresh)

@@ -79,9 +79,18 @@ class Sealed:
                 plaintext: Any = NOTHING) -> Sealed:
         """The value just written to row ``pk`` (after a save): bound, and,
         when given, already holding its plaintext."""
-        sealed = cls(db_value, field)
+        # Runs on every save: the slots are set directly (db_value is the
+        # str or bytes mcfields just produced, no conversion needed).
+        sealed = object.__new__(cls)
+        sealed.db_value = db_value
+        sealed.field = field
+        sealed._envelope = None
         sealed._pk = pk
-        if plaintext is not NOTHING:
+        sealed._digest = None
+        if plaintext is NOTHING or type(plaintext) in IMMUTABLE:
+            sealed._plain = plaintext
+        else:
+            sealed._plain = NOTHING
             sealed._keep(plaintext)
         return sealed
 
@@ -121,6 +130,24 @@ class Sealed:
             plaintext = self._keep(source.open_for_pk(self, self._pk))
         return plaintext
 
+    def read(self, field: Any, instance: Any) -> Any:
+        """The plaintext for ``instance.<field>`` (the descriptor's read):
+        opened once, with the pk of the row it was loaded from or, if it was
+        assigned by hand, the instance's pk (which binds it)."""
+        plaintext = self._plain
+        if plaintext is NOTHING:
+            # reveal() and bind() inlined: this runs on every first read.
+            pk = self._pk
+            if pk is UNBOUND:
+                pk = getattr(instance, field.pk_attname)
+                if pk is None:
+                    raise TypeError("this Sealed value does not know its row; open it with "
+                                    "sealed.open(pk)")
+                self._pk = pk
+            source = self.field if self.field is not None else field
+            plaintext = self._keep(source.open_for_pk(self, pk))
+        return plaintext
+
     def claim(self, pk: Any, field: Any = None) -> Any:
         """Open for row ``pk`` (a value from ``values()`` assigned to an
         instance); if it opens, it is bound to that row from now on."""
@@ -154,7 +181,7 @@ class Sealed:
                 # Only the column's own stored form: on SQLite a text column
                 # can hold a BLOB (and a binary one text); the same envelope
                 # in the other form is not a value this column wrote.
-                envelope = field._to_envelope(value)
+                envelope = field.storage.decode(value)
             else:
                 # No field (a bare Sealed): the form its type says.
                 envelope = (TEXT if isinstance(value, str) else BINARY).decode(value)
