@@ -407,8 +407,7 @@ def _insert_postgresql(call: SaveTableCall, meta: Any, connection: Any) -> Any:
         setattr(instance, attname, pk)
         try:
             if guarded:
-                with transaction.atomic(using=connection.alias):
-                    return call(force_insert=True)
+                return _in_savepoint(connection, lambda: call(force_insert=True))
             return call(force_insert=True)
         except IntegrityError:
             setattr(instance, attname, None)
@@ -418,3 +417,42 @@ def _insert_postgresql(call: SaveTableCall, meta: Any, connection: Any) -> Any:
             setattr(instance, attname, None)
             raise
     return FALLBACK
+
+
+_SAVEPOINT = "mcfields_insert"
+
+
+def _in_savepoint(connection: Any, run: Callable[[], Any]) -> Any:
+    """``run()`` (one INSERT) inside a savepoint of the caller's transaction.
+
+    When nothing observes queries, the savepoint is the driver's own
+    ``SAVEPOINT``/``RELEASE`` (Django's ``atomic()`` costs about 25 µs of
+    Python per use on top of the statements, on every save inside a
+    transaction); otherwise Django's ``atomic()``, so that the statements
+    are logged.  Nothing but the INSERT runs inside it.
+    """
+    driver = driver_connection(connection)
+    if driver is None:
+        with transaction.atomic(using=connection.alias):
+            return run()
+    _statement(connection, driver, f"SAVEPOINT {_SAVEPOINT}")
+    try:
+        result = run()
+    except BaseException:
+        try:
+            _statement(connection, driver, f"ROLLBACK TO SAVEPOINT {_SAVEPOINT}")
+            _statement(connection, driver, f"RELEASE SAVEPOINT {_SAVEPOINT}")
+        except Exception:  # noqa: BLE001 - the INSERT's own error is the one to raise
+            pass
+        raise
+    _statement(connection, driver, f"RELEASE SAVEPOINT {_SAVEPOINT}")
+    return result
+
+
+def _statement(connection: Any, driver: Any, sql: str) -> None:
+    with database_errors(connection):
+        cursor = driver.cursor()
+        try:
+            cursor.execute(sql)
+        finally:
+            cursor.close()
