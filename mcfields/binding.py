@@ -120,7 +120,14 @@ def _label_prefix(label: str) -> bytes | None:
 def associated_data(label: str, model: type[models.Model] | None, pk: Any) -> bytes:
     """``crypto.binding(label, canonical_pk(model, pk))``, computed on every
     seal and open: the label's half is encoded once per label."""
-    text = canonical_pk(model, pk)
+    kind = type(pk)
+    if (kind is int or kind is uuid.UUID or kind is str) and model is not None \
+            and model._meta.pk is not None and kind is pk_value_type(model._meta.pk):
+        # canonical_pk's common case, without its calls: a loaded value of
+        # the pk field's own type, whose str() is the canonical text.
+        text = str(pk)
+    else:
+        text = canonical_pk(model, pk)
     prefix = _label_prefix(label)
     if prefix is None:
         return binding(label, text)
