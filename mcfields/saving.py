@@ -97,18 +97,19 @@ def is_encrypted(field: Any) -> bool:
     return getattr(field, "_mcfields_encrypted", False) is True
 
 
-# Weak: migrations create (and drop) historical model classes by the hundred.
-_local_cache: weakref.WeakKeyDictionary[type, tuple[Any, ...]] = weakref.WeakKeyDictionary()
+#: Class attribute caching table_columns() in the class's own __dict__ (not
+#: inherited): read on every save, and it goes away with the class (migrations
+#: create and drop historical model classes by the hundred).
+_TABLE_COLUMNS = "_mcfields_table_columns"
 
 
 def table_columns(model: type[models.Model]) -> tuple[Any, ...]:
     """The encrypted columns of ``model``'s own table (not its parents')."""
-    try:
-        return _local_cache[model]
-    except KeyError:
+    fields = model.__dict__.get(_TABLE_COLUMNS)
+    if fields is None:
         fields = tuple(f for f in model._meta.local_concrete_fields if is_encrypted(f))
-        _local_cache[model] = fields
-        return fields
+        setattr(model, _TABLE_COLUMNS, fields)
+    return fields  # type: ignore[no-any-return]
 
 
 def row_columns(model: type[models.Model]) -> list[Any]:
