@@ -48,6 +48,7 @@ DJANGO_VERSION: tuple[int, int] = django.VERSION[:2]
 SAVE_TABLE_PARAMETERS = ("raw", "cls", "force_insert", "force_update", "using",
                          "update_fields")
 _POSITION = {name: index for index, name in enumerate(SAVE_TABLE_PARAMETERS)}
+_RAW, _CLS = _POSITION["raw"], _POSITION["cls"]
 
 
 class SaveTableCall:
@@ -90,11 +91,14 @@ def install_model_hooks(
     save_table: Callable[[SaveTableCall], Any],
     from_db: Callable[[models.Model], None],
     refresh_from_db: Callable[[Callable[[], Any]], Any],
+    save_table_direct: Callable[[models.Model, Any, Any], bool] | None = None,
 ) -> None:
     """Hook a model class (once; subclasses inherit the hooks).
 
     * ``save_table(call)`` replaces ``_save_table`` and runs ``call()`` to
-      do Django's work.
+      do Django's work.  When ``save_table_direct(instance, cls, raw)``
+      says so, Django's ``_save_table`` runs directly instead (no
+      ``SaveTableCall``: this runs once per table of every save).
     * ``from_db(instance)`` runs after ``Model.from_db`` built an instance
       (public classmethod, but its signature grows: Django 6.1 added
       ``fetch_mode``; everything is forwarded).
@@ -105,6 +109,12 @@ def install_model_hooks(
         original_save_table = current
 
         def _save_table(self: models.Model, *args: Any, **kwargs: Any) -> Any:
+            if save_table_direct is not None:
+                count = len(args)
+                raw = args[_RAW] if count > _RAW else kwargs.get("raw", False)
+                cls = args[_CLS] if count > _CLS else kwargs.get("cls")
+                if save_table_direct(self, cls, raw):
+                    return original_save_table(self, *args, **kwargs)
             return save_table(SaveTableCall(original_save_table, self, args, kwargs))
 
         _save_table._mcfields_wrapper = True  # type: ignore[attr-defined]

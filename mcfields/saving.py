@@ -274,6 +274,18 @@ def take_write_lock(using: str, model: type[models.Model]) -> None:
 
 # -- the _save_table wrapper ----------------------------------------------------------
 
+
+def _save_table_direct(instance: models.Model, cls: Any, raw: Any) -> bool:
+    """Whether Django's ``_save_table`` can run for this table unchanged:
+    not a raw save, and the table has no encrypted column or the pk is
+    already known (``pre_save`` then seals directly).  The common case of
+    every save, decided without building a ``SaveTableCall``."""
+    if raw or cls is None:
+        return False
+    if not table_columns(cls):
+        return True
+    return getattr(instance, cls._meta.pk.attname) is not None
+
 _MISSING = object()
 
 
@@ -424,4 +436,4 @@ def install(model: type[models.Model], fields: Sequence[Any]) -> None:
     """
     setattr(model, _LOAD_SPEC, tuple((f.attname, f.pk_attname) for f in fields))
     install_model_hooks(model, save_table=_save_table, from_db=_bind_loaded,
-                        refresh_from_db=_refresh)
+                        refresh_from_db=_refresh, save_table_direct=_save_table_direct)

@@ -60,6 +60,49 @@ def test_save_table_call_forwards_every_argument() -> None:
     assert keyword.get("raw") is False and keyword.get("update_fields") is None
 
 
+def test_direct_save_table_reads_raw_and_cls_as_django_passes_them_and_forwards_all(
+) -> None:
+    """``install_model_hooks(save_table_direct=...)``: the wrapper reads
+    ``raw`` and ``cls`` from Django's real call (positional today, keywords
+    tolerated) and, when told to, runs Django's method with every argument
+    unchanged."""
+    asked: list[tuple[Any, Any, Any]] = []
+    forwarded: list[tuple[Any, ...]] = []
+
+    class Base:
+        def _save_table(self, *args: Any, **kwargs: Any) -> str:
+            forwarded.append((args, kwargs))
+            return "django"
+
+        @classmethod
+        def from_db(cls, *args: Any, **kwargs: Any) -> Any:
+            return None
+
+        def refresh_from_db(self, *args: Any, **kwargs: Any) -> None:
+            return None
+
+    class Hooked(Base):
+        pass
+
+    def direct(instance: Any, cls: Any, raw: Any) -> bool:
+        asked.append((instance, cls, raw))
+        return True
+
+    compat.install_model_hooks(Hooked, save_table=lambda call: "mcfields",  # type: ignore[arg-type]
+                               from_db=lambda instance: None,
+                               refresh_from_db=lambda run: run(),
+                               save_table_direct=direct)
+    obj = Hooked()
+    assert obj._save_table(False, Note, False, False, "db", None, later=1) == "django"
+    assert obj._save_table(raw=True, cls=Note, using="x") == "django"
+    assert asked == [(obj, Note, False), (obj, Note, True)]
+    assert forwarded == [((False, Note, False, False, "db", None), {"later": 1}),
+                         ((), {"raw": True, "cls": Note, "using": "x"})]
+    # Django itself calls _save_table positionally, with raw and cls first.
+    params = list(inspect.signature(models.Model._save_table).parameters)
+    assert params[1:3] == ["raw", "cls"]
+
+
 def test_hooks_wrap_django_and_keep_its_methods_reachable() -> None:
     assert AutoItem._save_table._mcfields_wrapper
     assert AutoItem._save_table.__wrapped__ is models.Model._save_table
