@@ -10,6 +10,7 @@ from collections.abc import Iterable
 
 from .._guest import MAC_SIZE, NONCE_SIZE, get_guest
 from ..exceptions import DecryptionError, InvalidKeyError
+from .index import ColumnIndex
 from .keys import KEY_ID_SIZE, Key
 
 VERSION = 1
@@ -86,7 +87,7 @@ class Keyring:
     the MAC together with the envelope header.
     """
 
-    __slots__ = ("keys", "primary", "_by_id", "_header")
+    __slots__ = ("keys", "primary", "_by_id", "_header", "_columns")
 
     def __init__(self, keys: Iterable[Key]) -> None:
         self.keys: tuple[Key, ...] = tuple(keys)
@@ -103,6 +104,7 @@ class Keyring:
         self.primary = self.keys[0]
         #: Header of every envelope this keyring seals (version, primary key id).
         self._header = VERSION_BYTE + self.primary.key_id
+        self._columns: dict[bytes, ColumnIndex] = {}
 
     @classmethod
     def from_strings(cls, texts: Iterable[str | bytes]) -> Keyring:
@@ -184,3 +186,12 @@ class Keyring:
 
     def knows(self, key_id: bytes) -> bool:
         return key_id in self._by_id
+
+    def column_index(self, column: bytes) -> ColumnIndex:
+        """The blind-index keys of ``column`` (``crypto.index.column_info``)
+        under these keys; derived once per keyring and column."""
+        found = self._columns.get(column)
+        if found is None:
+            found = ColumnIndex(tuple(k._index_key for k in self.keys), column)
+            self._columns[column] = found
+        return found
