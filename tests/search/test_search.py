@@ -293,3 +293,27 @@ def test_index_matches_the_documented_construction() -> None:
 
 def test_connection_vendor_is_known() -> None:
     assert connection.vendor in ("sqlite", "postgresql")
+
+
+def test_drf_model_serializer_leaves_the_index_out_and_validates_unique() -> None:
+    pytest.importorskip("rest_framework")
+    from rest_framework import serializers as drf
+
+    class PersonSerializer(drf.ModelSerializer):
+        class Meta:
+            model = Person
+            fields = "__all__"
+
+    Person.objects.create(name="a", email="api@example.com")
+    data = PersonSerializer(Person.objects.get()).data
+    assert "email_bidx" not in data and "national_id_bidx" not in data
+    assert data["email"] == "api@example.com"
+    dup = PersonSerializer(data={"name": "b", "email": "API@example.com", "national_id": "x",
+                                 "note": "n"})
+    assert not dup.is_valid()
+    assert "email" in dup.errors
+    fresh = PersonSerializer(data={"name": "c", "email": "c@example.com", "national_id": "y",
+                                   "note": "n"})
+    assert fresh.is_valid(), fresh.errors
+    saved = fresh.save()
+    assert Person.objects.get(email="c@example.com").pk == saved.pk
