@@ -31,6 +31,7 @@ __all__ = [
     "mark_for_write",
     "pk_value_on_save",
     "registered_admins",
+    "updated_fields",
     "upsert_options",
 ]
 
@@ -192,6 +193,18 @@ def upsert_options(compiler: Any) -> tuple[Any, Any] | None:
     if getattr(query, "on_conflict", None) is None:
         return None
     return query.update_fields, query.unique_fields
+
+
+def updated_fields(compiler: Any) -> list[models.Field] | None:
+    """The fields an UPDATE being compiled writes, or None for other
+    statements (``UpdateQuery.values``: private; the placeholder hook is the
+    only field hook an UPDATE calls with the query)."""
+    from django.db.models.sql.subqueries import UpdateQuery
+
+    query = compiler.query
+    if not isinstance(query, UpdateQuery):
+        return None
+    return [field for field, _model, _value in query.values]
 
 
 class PlaceholderHooks:

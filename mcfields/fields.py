@@ -36,7 +36,7 @@ from . import conf
 from . import plaintext as codecs
 from . import storage as _storage
 from .binding import canonical_pk
-from .compat import PlaceholderHooks, is_historical, upsert_options
+from .compat import PlaceholderHooks, is_historical, updated_fields, upsert_options
 from .crypto import binding
 from .descriptors import EncryptedDescriptor
 from .exceptions import DecryptionError, ValueTooLargeError
@@ -517,6 +517,17 @@ class EncryptedField(PlaceholderHooks, models.Field):
         upsert = upsert_options(compiler)
         if upsert is not None:
             refuse_upsert(self.model, *upsert)
+        index_field = self.index_field
+        if index_field is not None:
+            written = updated_fields(compiler)
+            if written is not None and index_field not in written:
+                # A plain manager's update(field=None): the blind index
+                # would be left behind, and still hold the value's place
+                # under unique=True.
+                raise FieldError(
+                    f"{self.model._meta.label}.{self.name} is searchable: an UPDATE must "
+                    f"write its blind index ({index_field.name}) too. {_USE_MANAGER}"
+                )
         if hasattr(value, "as_sql"):
             raise self._refuse_expression(value)
 

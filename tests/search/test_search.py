@@ -233,11 +233,24 @@ def test_loaddata_recomputes_the_index_under_this_databases_keys() -> None:
     assert Person.objects.get(email="fix@example.com").pk == p.pk
 
 
-def test_raw_sql_null_value_with_a_left_over_index_does_not_match() -> None:
-    """A write that bypassed mcfields (plain manager update to NULL) leaves
-    the index: the lookup still answers only for non-NULL values."""
+def test_plain_manager_update_to_null_is_refused() -> None:
+    """It would leave the blind index behind (holding the value's place
+    under unique=True); EncryptedManager.update() clears both."""
+    p = Person.objects.create(name="p", email="left@example.com")
+    with pytest.raises(FieldError, match="must write its blind index"):
+        Person.plain.filter(pk=p.pk).update(email=None)
+    assert Person.objects.get(email="left@example.com").pk == p.pk
+    Person.plain.filter(pk=p.pk).update(email=None, email_bidx=None)  # both: allowed
+    assert Person.objects.create(name="q", email="left@example.com").pk != p.pk
+
+
+def test_sql_null_value_with_a_left_over_index_does_not_match() -> None:
+    """A write that bypassed mcfields entirely (SQL) may leave an index next
+    to a NULL value: the lookup answers only for non-NULL values."""
     p = Person.objects.create(name="p", national_id="LEFT")
-    Person.plain.filter(pk=p.pk).update(national_id=None)
+    table = connection.ops.quote_name(Person._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(f"UPDATE {table} SET national_id = NULL WHERE id = %s", [p.pk])
     assert stored_index(Person, "national_id", p.pk) is not None
     assert not Person.objects.filter(national_id="LEFT").exists()
 
