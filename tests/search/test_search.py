@@ -19,7 +19,9 @@ from mcfields.crypto import column_info, generate_key
 from mcfields.search import index_of
 from tests.databases import stored_value
 
-from .searchapp.models import Member, Person, Typed, Visit
+import mcfields.preallocate
+
+from .searchapp.models import Customer, Member, Person, Supplier, Typed, Visit
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -330,3 +332,43 @@ def test_drf_model_serializer_leaves_the_index_out_and_validates_unique() -> Non
     assert fresh.is_valid(), fresh.errors
     saved = fresh.save()
     assert Person.objects.get(email="c@example.com").pk == saved.pk
+
+
+def test_child_and_abstract_base_columns() -> None:
+    m = Member.objects.create(name="m", email="kid@example.com", badge="B-1")
+    assert Member.objects.get(badge="B-1", email="KID@example.com").pk == m.pk
+    m.badge = "B-2"
+    m.save()
+    assert Member.objects.get(badge="B-2").pk == m.pk
+    assert not Member.objects.filter(badge="B-1").exists()
+    s = Supplier.objects.create(phone="+1 555")
+    c = Customer.objects.create(phone="+1 555")
+    assert Supplier.objects.get(phone="+1 555").pk == s.pk
+    assert Customer.objects.get(phone="+1 555").pk == c.pk
+    # Each concrete child has its own label, so its own index key.
+    assert stored_index(Supplier, "phone", s.pk) != stored_index(Customer, "phone", c.pk)
+
+
+@pytest.mark.parametrize("path", ["preallocated", "insert-then-bind"])
+def test_create_and_bulk_create_on_each_insert_path(
+    path: str, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    if path == "insert-then-bind":
+        monkeypatch.setattr(mcfields.preallocate, "ENABLED", False)
+    one = Person.objects.create(name="one", email="one@example.com")
+    many = Person.objects.bulk_create([Person(name=str(i), national_id=f"P{i}")
+                                       for i in range(3)])
+    assert Person.objects.get(email="one@example.com").pk == one.pk
+    for person in many:
+        assert Person.objects.get(national_id=person.national_id).pk == person.pk
+
+
+def test_saving_a_loaded_row_under_a_new_key_reindexes_it() -> None:
+    p = Person.objects.create(name="p", email="old@example.com")
+    old_tag = stored_index(Person, "email", p.pk)[:8]
+    with override_settings(MCFIELDS_KEYS=[generate_key(), *_settings_keys()]):
+        loaded = Person.objects.get(pk=p.pk)
+        loaded.name = "renamed"
+        loaded.save()  # re-seals under the first key, and re-indexes
+        assert stored_index(Person, "email", p.pk)[:8] != old_tag
+        assert Person.objects.get(email="old@example.com").pk == p.pk

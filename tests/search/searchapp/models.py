@@ -34,9 +34,11 @@ class Person(models.Model):
 
 
 class Member(Person):
-    """A multi-table child: its parent's searchable columns live in the parent table."""
+    """A multi-table child: its parent's searchable columns live in the
+    parent table, its own in its own."""
 
     level = models.IntegerField(default=0)
+    badge = EncryptedCharField(max_length=20, searchable=True, null=True)
 
     objects = EncryptedManager()
 
@@ -68,4 +70,21 @@ class Legacy(models.Model):
 
     email = EncryptedEmailField(searchable=True, null=True)
 
+    objects = EncryptedManager()
+
+
+class Contactable(models.Model):
+    """An abstract base: each concrete child gets its own blind-index column."""
+
+    phone = EncryptedCharField(max_length=30, searchable=True, null=True)
+
+    class Meta:
+        abstract = True
+
+
+class Supplier(Contactable):
+    objects = EncryptedManager()
+
+
+class Customer(Contactable):
     objects = EncryptedManager()
