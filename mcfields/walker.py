@@ -35,7 +35,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from django.db import connections, models, transaction
+from django.db import IntegrityError, connections, models, transaction
 from django.db.models import ExpressionWrapper, F
 
 from .binding import pk_text, pk_value_type
@@ -533,8 +533,12 @@ class Walker:
                          storage.db_param(w.old, connection))
                         for w in batch
                     ]
-                    cursor.executemany(sql, params)
-                    if cursor.rowcount == len(batch):
+                    if sql == column.update_sql:
+                        cursor.executemany(sql, params)
+                        matched = cursor.rowcount
+                    else:
+                        batch, matched = self._write_indexed(cursor, column, sql, batch, params)
+                    if matched == len(batch):
                         for w in batch:
                             self._count(column, w)
                         continue
@@ -554,6 +558,31 @@ class Walker:
                         else:
                             losers[i].append(w.pk)
         return losers
+
+    def _write_indexed(self, cursor: Any, column: Column, sql: str, batch: list[_Write],
+                       params: list[tuple[Any, ...]]) -> tuple[list[_Write], int]:
+        """Writes that include a blind index, which may be ``UNIQUE``: a
+        value that another row already holds (back-filling a column with
+        duplicates) fails that row alone, reported, instead of the batch."""
+        try:
+            with transaction.atomic(using=self.using):
+                cursor.executemany(sql, params)
+                return batch, cursor.rowcount
+        except IntegrityError:
+            pass
+        kept: list[_Write] = []
+        matched = 0
+        for write, row in zip(batch, params, strict=True):
+            try:
+                with transaction.atomic(using=self.using):
+                    cursor.execute(sql, row)
+            except IntegrityError:
+                column.stats.fail(write.pk, None, "blind index not written: another row "
+                                  "holds the same value and the field is unique")
+                continue
+            kept.append(write)
+            matched += cursor.rowcount
+        return kept, matched
 
     @staticmethod
     def _count(column: Column, write: _Write) -> None:

@@ -14,12 +14,11 @@ from django.core.exceptions import FieldError, ValidationError
 from django.db import IntegrityError, connection, transaction
 from django.test import override_settings
 
+import mcfields.preallocate
 from mcfields.conf import get_keyring
 from mcfields.crypto import column_info, generate_key
 from mcfields.search import index_of
 from tests.databases import stored_value
-
-import mcfields.preallocate
 
 from .searchapp.models import Customer, Member, Person, Supplier, Typed, Visit
 

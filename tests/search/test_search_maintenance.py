@@ -138,3 +138,32 @@ def test_encrypt_column_fills_the_index(before_adoption: MigrationExecutor) -> N
     raw = stored_value(Legacy, "email", Legacy.objects.get(email="a@example.com").pk, "default")
     assert raw.startswith("mcf1:")
     assert get_keyring() is not None
+
+
+def test_backfill_reports_duplicates_of_a_unique_field_and_goes_on(
+    people: list[Person],
+) -> None:
+    """Making a column with duplicate values searchable and unique: the
+    back-fill writes every other row and names the duplicates."""
+    _null_indexes()
+    table = connection.ops.quote_name(Person._meta.db_table)
+    dup = Person.objects.get(pk=people[4].pk)
+    # An equal value in another row, written as it would have been before
+    # the field was unique (both rows' indexes are NULL after this).
+    dup.email = "P2@example.com"
+    dup.save()
+    with connection.cursor() as cursor:
+        cursor.execute(f"UPDATE {table} SET email_bidx = NULL")
+    report = Rotator(batch_size=10).run(resolve_targets(["searchapp.Person"]))
+    assert [(f.field, f.pk) for f in report.failures] == [("email", people[4].pk)]
+    assert "same value" in report.failures[0].reason
+    assert stored_index(people[4].pk) is None
+    for p in people:
+        if p.pk != people[4].pk:
+            assert current_index(stored_index(p.pk))
+    with pytest.raises(CommandError):
+        call_command("rotate_keys", "--check", verbosity=0)
+
+
+def current_index(stored: Any) -> bool:
+    return column_index(Person._meta.get_field("email")).is_current(stored)
