@@ -49,7 +49,7 @@ from .sealed import Sealed
 
 __all__ = [
     "ForSave", "insert_and_bind", "install", "is_pending", "own_transaction", "row_columns",
-    "table_columns",
+    "searchable_columns", "table_columns",
     "pending",
     "table_pks", "take_write_lock", "write_sealed",
 ]
@@ -109,6 +109,19 @@ def table_columns(model: type[models.Model]) -> tuple[Any, ...]:
         fields = tuple(f for f in model._meta.local_concrete_fields if is_encrypted(f))
         _local_cache[model] = fields
         return fields
+
+
+_searchable_cache: weakref.WeakKeyDictionary[type, tuple[Any, ...]] = weakref.WeakKeyDictionary()
+
+
+def searchable_columns(model: type[models.Model]) -> tuple[Any, ...]:
+    """The encrypted columns of ``model``'s own table that keep a blind index."""
+    try:
+        return _searchable_cache[model]
+    except KeyError:
+        found = tuple(f for f in table_columns(model) if f.index_field is not None)
+        _searchable_cache[model] = found
+        return found
 
 
 def row_columns(model: type[models.Model]) -> list[Any]:
@@ -288,7 +301,7 @@ def _save_table(call: SaveTableCall) -> Any:
     self = call.instance
     raw = call.get("raw")
     meta = cls._meta
-    indexed = [f for f in fields if f.index_field is not None]
+    indexed = searchable_columns(cls)
     if indexed:
         call = _with_indexes(call, indexed)
     pk_attname = meta.pk.attname

@@ -11,11 +11,10 @@ from typing import Any
 import pytest
 from django.conf import settings
 from django.core.management import CommandError, call_command
-from django.db import connection
+from django.db import IntegrityError, connection, transaction
 from django.db.migrations.executor import MigrationExecutor
 from django.test import override_settings
 
-from mcfields.conf import get_keyring
 from mcfields.crypto import generate_key
 from mcfields.rotation import Rotator
 from mcfields.rotation.scope import find_targets as resolve_targets
@@ -60,6 +59,8 @@ def test_rotation_rebuilds_indexes_and_check_gates_on_them(people: list[Person])
         for p in people:
             assert Person.objects.get(email=p.email.upper()).pk == p.pk
             assert Person.objects.get(national_id=p.national_id).pk == p.pk
+        with pytest.raises(IntegrityError), transaction.atomic():
+            Person.objects.create(name="dup", email=people[0].email)
 
 
 def test_backfill_of_missing_indexes_resumes_after_a_crash(people: list[Person]) -> None:
@@ -137,7 +138,16 @@ def test_encrypt_column_fills_the_index(before_adoption: MigrationExecutor) -> N
     assert Legacy.objects.filter(email__in=["a@example.com", "d@example.com"]).count() == 2
     raw = stored_value(Legacy, "email", Legacy.objects.get(email="a@example.com").pk, "default")
     assert raw.startswith("mcf1:")
-    assert get_keyring() is not None
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Legacy.objects.create(email="b@example.com")
+    # And after a rotation, under the new key alone.
+    new = generate_key()
+    with override_settings(MCFIELDS_KEYS=[new, *settings.MCFIELDS_KEYS]):
+        call_command("rotate_keys", "searchapp.Legacy", verbosity=0)
+    with override_settings(MCFIELDS_KEYS=[new]):
+        assert Legacy.objects.get(email="d@example.com").email == "d@example.com"
+        with pytest.raises(IntegrityError), transaction.atomic():
+            Legacy.objects.create(email="d@example.com")
 
 
 def test_backfill_reports_duplicates_of_a_unique_field_and_goes_on(

@@ -68,7 +68,7 @@ class Typed(models.Model):
 class Legacy(models.Model):
     """A column that held plaintext: migration 0002 seals it and indexes it."""
 
-    email = EncryptedEmailField(searchable=True, null=True)
+    email = EncryptedEmailField(searchable=True, unique=True, null=True)
 
     objects = EncryptedManager()
 

@@ -18,12 +18,12 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='legacy',
             name='email_bidx',
-            field=mcfields.fields.BlindIndexField(of='email'),
+            field=mcfields.fields.BlindIndexField(of='email', unique=True),
         ),
         migrations.AlterField(
             model_name='legacy',
             name='email',
-            field=mcfields.fields.EncryptedEmailField(max_length=254, null=True, searchable=True),
+            field=mcfields.fields.EncryptedEmailField(max_length=254, null=True, searchable=True, unique=True),
         ),
         # Added by hand after makemigrations: seal the existing values and
         # fill their blind indexes.
