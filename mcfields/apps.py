@@ -47,10 +47,8 @@ class MCFieldsConfig(AppConfig):
         if apps.is_installed("rest_framework"):
             from . import drf  # noqa: F401 - registers on import
 
-        # Load wasmtime's compiled guest now rather than on the first seal
-        # of the process (first seal <= 30 ms: bench/README.md, P4). With the compiled
-        # code cache this takes about 1 ms; forked workers rebuild their
-        # engine from the same cache.
-        from ._guest import preload
-
-        preload()
+        # The guest runtime (wasmtime: 15-25 ms and about 12 MiB with the
+        # compiled guest) is not loaded here but by the first seal or open
+        # of the process, which then costs about 20 ms (bench/README.md, P4:
+        # <= 30 ms); a process that never touches an encrypted value never
+        # pays for it.

@@ -30,7 +30,7 @@ from django.apps import apps
 from django.core import checks
 from django.core.exceptions import FieldDoesNotExist, ImproperlyConfigured
 
-from ._guest.runtime import MAX_AD_SIZE
+from ._guest import MAX_AD_SIZE
 from .binding import pk_value_type
 from .conf import KEYS_SETTING, get_keyring, settings_problems
 from .crypto import HEADER_SIZE, binding

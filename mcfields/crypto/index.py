@@ -29,7 +29,8 @@ from __future__ import annotations
 
 import struct
 
-from .._guest import KEY_SIZE, get_guest
+from .._guest import KEY_SIZE
+from .keys import get_guest
 
 __all__ = ["INDEX_DIGEST_SIZE", "INDEX_SIZE", "INDEX_TAG_SIZE", "INDEX_TEXT_SIZE",
            "ColumnIndex", "column_info"]

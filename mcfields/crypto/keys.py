@@ -6,7 +6,8 @@ import base64
 import binascii
 import secrets
 
-from .._guest import KEY_SIZE, get_guest
+from .. import _guest
+from .._guest import KEY_SIZE
 from ..exceptions import InvalidKeyError
 
 #: Size of the key id written into every envelope.
@@ -17,6 +18,11 @@ KEY_ID_SIZE = 4
 _AEAD_KEY_INFO = b"mcfields.v1.aead-key"
 _KEY_ID_INFO = b"mcfields.v1.key-id"
 _INDEX_KEY_INFO = b"mcfields.v1.index-key"
+
+
+def get_guest() -> _guest.Guest:
+    """This thread's guest (importing the runtime, and wasmtime, on first use)."""
+    return _guest.get_guest()
 
 
 def decode_key(text: str | bytes) -> bytes:
