@@ -191,6 +191,15 @@ class BlindIndexField(models.CharField):
         kwargs["of"] = self.of
         return name, "mcfields.fields.BlindIndexField", args, kwargs
 
+    def db_type(self, connection: Any) -> str | None:
+        # Fixed-length: every index is 40 characters.  On PostgreSQL this
+        # also spares the varchar_pattern_ops ("..._like") index Django adds
+        # next to an indexed varchar: a blind index is compared for
+        # equality only.
+        if connection.vendor == "postgresql":
+            return f"char({INDEX_TEXT_SIZE})"
+        return super().db_type(connection)
+
     @property
     def owner(self) -> Any:
         return self.model._meta.get_field(self.of)

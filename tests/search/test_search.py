@@ -371,3 +371,15 @@ def test_saving_a_loaded_row_under_a_new_key_reindexes_it() -> None:
         loaded.save()  # re-seals under the first key, and re-indexes
         assert stored_index(Person, "email", p.pk)[:8] != old_tag
         assert Person.objects.get(email="old@example.com").pk == p.pk
+
+
+def test_one_database_index_per_blind_index_column() -> None:
+    """Equality only: no varchar_pattern_ops ("_like") index on PostgreSQL."""
+    with connection.cursor() as cursor:
+        constraints = connection.introspection.get_constraints(cursor, Person._meta.db_table)
+    on_index = [name for name, info in constraints.items()
+                if info["columns"] == ["national_id_bidx"] and (info["index"] or info["unique"])]
+    assert len(on_index) == 1, on_index
+    unique = [name for name, info in constraints.items()
+              if info["columns"] == ["email_bidx"] and (info["index"] or info["unique"])]
+    assert len(unique) == 1, unique
