@@ -163,8 +163,7 @@ def _plain_admin_errors(site: Any, model: Any, model_admin: Any) -> list[checks.
     return errors
 
 
-@checks.register(checks.Tags.admin)
-def check_admin_registrations(app_configs: Any = None, **kwargs: Any) -> list:
+def admin_registration_messages(app_configs: Any = None, **kwargs: Any) -> list:
     """mcfields.W210: a model with encrypted fields under a plain ModelAdmin;
     mcfields.E211-E213: such an admin's search_fields, ordering or list_filter
     reaches an encrypted field (a server error at run time)."""
