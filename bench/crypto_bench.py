@@ -387,7 +387,7 @@ def bars(results: dict, p4: dict | None, p6: dict | None) -> list[str]:
         ("P1", "64 B seal+open vs Fernet", mc64 / both("Fernet", 64), "≤ 0.5×",
          mc64 / both("Fernet", 64) <= 0.5),
         ("P2", "1 MiB throughput vs Monocypher native", both("Monocypher native", 1 << 20) / mc1m,
-         "≥ 0.9×", both("Monocypher native", 1 << 20) / mc1m >= 0.9),
+         "≥ 1.0×", both("Monocypher native", 1 << 20) / mc1m >= 1.0),
         ("P2", "1 MiB throughput vs Fernet", both("Fernet", 1 << 20) / mc1m, "≥ 2.5×",
          both("Fernet", 1 << 20) / mc1m >= 2.5),
     ]
