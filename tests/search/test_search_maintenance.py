@@ -177,3 +177,16 @@ def test_backfill_reports_duplicates_of_a_unique_field_and_goes_on(
 
 def current_index(stored: Any) -> bool:
     return column_index(Person._meta.get_field("email")).is_current(stored)
+
+
+def test_changing_the_normaliser_makes_indexes_stale_until_rebuilt(
+    people: list[Person], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    field = Person._meta.get_field("national_id")
+    monkeypatch.setattr(field, "normalize", "casefold")
+    assert not Person.objects.filter(national_id="n3").exists()
+    with pytest.raises(CommandError, match="blind indexes"):
+        call_command("rotate_keys", "--check", verbosity=0)
+    report = Rotator().run(resolve_targets(["searchapp.Person"]))
+    assert report.ok and report.indexed == len(people)
+    assert Person.objects.get(national_id="n3").pk == people[3].pk
