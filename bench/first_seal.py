@@ -7,6 +7,10 @@ compiled guest (from MCFIELDS_CACHE_DIR, or compiling it), creating this
 thread's guest and the keyring from settings.MCFIELDS_KEYS, and sealing one
 64-byte value.  Prints one JSON line.
 
+``--setup-only with|without`` times django.setup() alone, with Django's
+contrib apps from the settings plus (``with``) or without ``mcfields``,
+and says whether wasmtime got imported (bench/crypto_bench.py compares).
+
 ``--preload`` simulates an ``AppConfig.ready()`` that imports the runtime
 and loads the compiled module during django.setup().
 """
@@ -25,7 +29,24 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "testproject.settings")
 
 
+def setup_only(mode: str) -> None:
+    import django
+    from django.conf import settings
+
+    base = [a for a in settings.INSTALLED_APPS if a.startswith("django.")]
+    settings.INSTALLED_APPS = base + (["mcfields"] if mode == "with" else [])
+    t0 = time.perf_counter()
+    django.setup()
+    t1 = time.perf_counter()
+    statm = open("/proc/self/statm").read().split()
+    print(json.dumps({"setup_ms": (t1 - t0) * 1000.0, "mode": mode,
+                      "rss_mib": int(statm[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20,
+                      "wasmtime_imported": "wasmtime" in sys.modules}))
+
+
 def main() -> None:
+    if "--setup-only" in sys.argv:
+        return setup_only(sys.argv[sys.argv.index("--setup-only") + 1])
     import django
     from django.conf import settings
 

@@ -8,13 +8,9 @@
  * operation.  Each call wipes what is secret before it returns, so no key
  * stays in guest memory between calls.
  *
- * Frame layouts (offsets from `frame`):
- *
- *   mc_seal / mc_open   [key 32][ad ad_len][nonce 24][mac 16][text text_len]
- *
- * nonce, mac and text are adjacent so that the host reads a sealed value
- * (nonce || mac || ciphertext, the tail of the envelope) with one copy.
- *   mc_blake2b          [hash hash_len][key key_len][msg msg_len]
+ * Frame layouts: see the comment above mc_seal (seal/open, one or many
+ * values per call, binary or base64url text) and, for mc_blake2b,
+ *   [hash hash_len][key key_len][msg msg_len] at `frame`.
  *
  * Every function first checks that the whole frame lies inside linear
  * memory, with unsigned arithmetic, and returns MC_EBOUNDS otherwise.
@@ -27,11 +23,11 @@
 #define MC_EAUTH   -1   /* MAC did not verify */
 #define MC_EBOUNDS -2   /* frame outside linear memory */
 #define MC_EARG    -3   /* bad size argument */
+#define MC_EFORMAT -4   /* stored text is not canonical base64url, or another header */
 
 #define KEY_SIZE   32
 #define NONCE_SIZE 24
 #define MAC_SIZE   16
-#define AEAD_HEAD  (KEY_SIZE + NONCE_SIZE + MAC_SIZE)
 
 extern unsigned char __heap_base[];
 
@@ -63,49 +59,233 @@ EXPORT("mc_wipe") int32_t mc_wipe(uint32_t frame, uint32_t len)
     return MC_OK;
 }
 
-/* Pointers into a seal/open frame (layout at the top of this file). */
-struct aead_frame {
-    uint8_t *key, *ad, *nonce, *mac, *text;
-};
+/*
+ * Seal and open work on a batch: [count u32][frame 1][frame 2]...  Each
+ * frame starts with four little-endian u32 words, then the key:
+ *
+ *   words   [ad_len A][text_len T][head_len H][prefix_len P]
+ *   seal    [words][key 32][ad A][nonce 24][mac 16][text T]
+ *   open    [words][key 32][ad A][envelope head H][nonce 24][mac 16][text T]
+ *   text forms add, after the text, [text prefix P][base64url chars].
+ *
+ * The associated data starts with the envelope header (its first H bytes,
+ * H <= HEAD_MAX).  Seal writes the header in front of the nonce once the
+ * ad is wiped, so that the envelope header || nonce || mac || ciphertext is
+ * one contiguous range; open first copies the envelope's own header into
+ * the first H bytes of the ad.  The text forms encode (seal) or decode
+ * (open) that envelope as unpadded base64url (RFC 4648 section 5) after the
+ * P bytes of text prefix that the host placed (seal) or checked (open).
+ * Decoding is strict: alphabet only, no padding, zero unused bits, and the
+ * decoded header must equal the one the host placed in the ad.
+ *
+ * Each frame's result code replaces its first word.  The call returns
+ * MC_OK once every frame was visited, or MC_EBOUNDS / MC_EARG for the
+ * first frame that is not wholly inside memory or has a bad size word
+ * (frames before it were processed).
+ */
+#define WORDS      16
+#define HEAD_MAX   16
+#define PREFIX_MAX 64
 
-static struct aead_frame aead_frame_at(uint32_t frame, uint32_t ad_len)
+enum op { OP_SEAL, OP_OPEN, OP_SEAL_TEXT, OP_OPEN_TEXT };
+
+static uint32_t load32(const uint8_t *p)
 {
-    struct aead_frame f;
-    f.key   = (uint8_t *)(uintptr_t)frame;
-    f.ad    = f.key + KEY_SIZE;
-    f.nonce = f.ad + ad_len;
-    f.mac   = f.nonce + NONCE_SIZE;
-    f.text  = f.mac + MAC_SIZE;
-    return f;
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 }
 
-/* Encrypts text in place and writes the MAC; wipes key and ad. */
-EXPORT("mc_seal") int32_t mc_seal(uint32_t frame, uint32_t ad_len, uint32_t text_len)
+static void store32(uint8_t *p, uint32_t v)
 {
-    if (!in_bounds(frame, AEAD_HEAD, ad_len, text_len)) {
-        return MC_EBOUNDS;
+    p[0] = (uint8_t)v;
+    p[1] = (uint8_t)(v >> 8);
+    p[2] = (uint8_t)(v >> 16);
+    p[3] = (uint8_t)(v >> 24);
+}
+
+static void move_bytes(uint8_t *dst, const uint8_t *src, uint32_t n)
+{
+    if (dst < src) {
+        for (uint32_t i = 0; i < n; i++) dst[i] = src[i];
+    } else {
+        for (uint32_t i = n; i > 0; i--) dst[i - 1] = src[i - 1];
     }
-    struct aead_frame f = aead_frame_at(frame, ad_len);
-    crypto_aead_lock(f.text, f.mac, f.key, f.nonce, f.ad, ad_len, f.text, text_len);
-    crypto_wipe(f.key, KEY_SIZE);
-    crypto_wipe(f.ad, ad_len);
-    return MC_OK;
+}
+
+/* Characters of the unpadded base64url form of n bytes. */
+static uint64_t b64_chars(uint64_t n)
+{
+    return n / 3 * 4 + (n % 3 == 0 ? 0 : n % 3 + 1);
+}
+
+static const char B64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+static void b64_encode(uint8_t *out, const uint8_t *in, uint32_t n)
+{
+    uint32_t i = 0;
+    for (; i + 3 <= n; i += 3) {
+        uint32_t v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8 | in[i + 2];
+        *out++ = B64[v >> 18];
+        *out++ = B64[(v >> 12) & 63];
+        *out++ = B64[(v >> 6) & 63];
+        *out++ = B64[v & 63];
+    }
+    if (n - i == 1) {
+        uint32_t v = (uint32_t)in[i] << 16;
+        *out++ = B64[v >> 18];
+        *out++ = B64[(v >> 12) & 63];
+    } else if (n - i == 2) {
+        uint32_t v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8;
+        *out++ = B64[v >> 18];
+        *out++ = B64[(v >> 12) & 63];
+        *out++ = B64[(v >> 6) & 63];
+    }
+}
+
+/* 0..63, or 64 for a character outside the base64url alphabet. */
+static uint32_t b64_value(uint8_t c)
+{
+    if (c >= 'A' && c <= 'Z') return c - 'A';
+    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+    if (c >= '0' && c <= '9') return c - '0' + 52;
+    if (c == '-') return 62;
+    if (c == '_') return 63;
+    return 64;
 }
 
 /*
- * Verifies the MAC and decrypts text in place; wipes key and ad.  On a bad
- * MAC Monocypher writes nothing, and the ciphertext left behind is public.
+ * Decodes the b64_chars(H + rest) characters at `in`: the first H bytes
+ * must equal `head`, the others go to `out`.  Non-zero when the text is
+ * not canonical or the header differs.
  */
-EXPORT("mc_open") int32_t mc_open(uint32_t frame, uint32_t ad_len, uint32_t text_len)
+static int b64_decode(uint8_t *out, const uint8_t *head, uint32_t H, uint32_t rest,
+                      const uint8_t *in)
 {
-    if (!in_bounds(frame, AEAD_HEAD, ad_len, text_len)) {
+    uint32_t n = H + rest, bad = 0, j = 0;
+    uint8_t bytes[3];
+    while (j < n) {
+        uint32_t take = n - j < 3 ? n - j : 3;  /* bytes from this group */
+        uint32_t v = 0;
+        for (uint32_t k = 0; k < take + 1; k++) {
+            uint32_t d = b64_value(*in++);
+            bad |= d >> 6;
+            v |= (d & 63) << (18 - 6 * k);
+        }
+        bytes[0] = (uint8_t)(v >> 16);
+        bytes[1] = (uint8_t)(v >> 8);
+        bytes[2] = (uint8_t)v;
+        /* unused low bits of the last character must be zero */
+        if (take == 1) bad |= (v & 0xFFFF) != 0;
+        if (take == 2) bad |= (v & 0xFF) != 0;
+        for (uint32_t k = 0; k < take; k++, j++) {
+            if (j < H) {
+                bad |= head[j] != bytes[k];
+            } else {
+                out[j - H] = bytes[k];
+            }
+        }
+    }
+    return bad != 0;
+}
+
+static uint64_t frame_size(enum op op, uint32_t A, uint32_t T, uint32_t H, uint32_t P)
+{
+    uint64_t size = (uint64_t)WORDS + KEY_SIZE + A + NONCE_SIZE + MAC_SIZE + T;
+    if (op == OP_OPEN) {
+        size += H;
+    }
+    if (op == OP_SEAL_TEXT || op == OP_OPEN_TEXT) {
+        size += P + b64_chars((uint64_t)H + NONCE_SIZE + MAC_SIZE + T);
+    }
+    return size;
+}
+
+/* One frame, already bounds-checked. */
+static int32_t run_frame(enum op op, uint8_t *f, uint32_t A, uint32_t T, uint32_t H, uint32_t P)
+{
+    uint8_t *key = f + WORDS;
+    uint8_t *ad = key + KEY_SIZE;
+    uint8_t *nonce = ad + A + (op == OP_OPEN ? H : 0);
+    uint8_t *mac = nonce + NONCE_SIZE;
+    uint8_t *text = mac + MAC_SIZE;
+    uint8_t *chars = text + T + P;
+    int32_t rc = MC_OK;
+    if (op == OP_SEAL || op == OP_SEAL_TEXT) {
+        uint8_t head[HEAD_MAX];
+        crypto_aead_lock(text, mac, key, nonce, ad, A, text, T);
+        move_bytes(head, ad, H);
+        crypto_wipe(key, KEY_SIZE);
+        crypto_wipe(ad, A);
+        move_bytes(nonce - H, head, H);
+        if (op == OP_SEAL_TEXT) {
+            b64_encode(chars, nonce - H, H + NONCE_SIZE + MAC_SIZE + T);
+        }
+        return MC_OK;
+    }
+    if (op == OP_OPEN) {
+        move_bytes(ad, ad + A, H);
+    } else if (b64_decode(nonce, ad, H, NONCE_SIZE + MAC_SIZE + T, chars)) {
+        rc = MC_EFORMAT;
+    }
+    if (rc == MC_OK && crypto_aead_unlock(text, mac, key, nonce, ad, A, text, T) != 0) {
+        rc = MC_EAUTH;
+    }
+    crypto_wipe(key, KEY_SIZE);
+    crypto_wipe(ad, A);
+    return rc;
+}
+
+static int32_t run_batch(enum op op, uint32_t batch)
+{
+    uint64_t at = batch, size = memory_bytes();
+    if (batch < (uint32_t)(uintptr_t)__heap_base || at + 4 > size) {
         return MC_EBOUNDS;
     }
-    struct aead_frame f = aead_frame_at(frame, ad_len);
-    int rc = crypto_aead_unlock(f.text, f.mac, f.key, f.nonce, f.ad, ad_len, f.text, text_len);
-    crypto_wipe(f.key, KEY_SIZE);
-    crypto_wipe(f.ad, ad_len);
-    return rc == 0 ? MC_OK : MC_EAUTH;
+    uint32_t count = load32((uint8_t *)(uintptr_t)batch);
+    at += 4;
+    for (uint32_t i = 0; i < count; i++) {
+        if (at + WORDS > size) {
+            return MC_EBOUNDS;
+        }
+        uint8_t *f = (uint8_t *)(uintptr_t)at;
+        uint32_t A = load32(f), T = load32(f + 4), H = load32(f + 8), P = load32(f + 12);
+        if (H > HEAD_MAX || H > A || P > PREFIX_MAX) {
+            return MC_EARG;
+        }
+        uint64_t end = at + frame_size(op, A, T, H, P);
+        if (end > size) {
+            return MC_EBOUNDS;
+        }
+        store32(f, (uint32_t)run_frame(op, f, A, T, H, P));
+        at = end;
+    }
+    return MC_OK;
+}
+
+/* Encrypts each text in place and writes its MAC; wipes keys and ads. */
+EXPORT("mc_seal") int32_t mc_seal(uint32_t batch)
+{
+    return run_batch(OP_SEAL, batch);
+}
+
+/*
+ * Verifies each MAC and decrypts in place; wipes keys and ads.  On a bad
+ * MAC Monocypher writes nothing, and the ciphertext left behind is public.
+ */
+EXPORT("mc_open") int32_t mc_open(uint32_t batch)
+{
+    return run_batch(OP_OPEN, batch);
+}
+
+/* mc_seal, then the envelope as base64url after the text prefix. */
+EXPORT("mc_seal_text") int32_t mc_seal_text(uint32_t batch)
+{
+    return run_batch(OP_SEAL_TEXT, batch);
+}
+
+/* The base64url envelope decoded (strictly) in front of the text, then mc_open. */
+EXPORT("mc_open_text") int32_t mc_open_text(uint32_t batch)
+{
+    return run_batch(OP_OPEN_TEXT, batch);
 }
 
 /* Keyed BLAKE2b (RFC 7693); used for key ids and subkeys.  Wipes the key. */

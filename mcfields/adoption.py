@@ -303,8 +303,11 @@ def convert_column(
 
     # Pass 2: convert, batch by batch.
     report = ConversionReport(model._meta.label, fld.name, direction=direction)
+    # Sealing also fills the blind index of a searchable field; opening
+    # leaves it (the column stops being searchable with the field).
     walker = Walker(AdoptionPolicy(direction, connection, **options), using=using,
-                    batch_size=batch_size, max_retries=_MAX_RETRIES)
+                    batch_size=batch_size, max_retries=_MAX_RETRIES,
+                    indexes=direction == SEAL)
 
     def batch_done(pks: list[Any]) -> None:
         report.batches += 1

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 from django.apps import AppConfig
@@ -12,45 +13,61 @@ def _check_migrate_plan(plan: Any = None, **kwargs: Any) -> None:
     check_migrate_plan(plan)
 
 
+# The checks and the settings reader are imported when first used, not in
+# ready(): django.setup() of a project with mcfields costs little more than
+# without it (bench/README.md), and a process that never runs a check or
+# touches an encrypted value never imports them.
+
+
+def _settings_checks(app_configs: Any = None, **kwargs: Any) -> list:
+    from .checks import check_settings_for_command
+
+    return check_settings_for_command(app_configs, **kwargs)
+
+
+def _binding_label_checks(app_configs: Any = None, **kwargs: Any) -> list:
+    from .checks import check_binding_labels
+
+    return check_binding_labels(app_configs, **kwargs)
+
+
+def _clear_settings_cache(**kwargs: Any) -> None:
+    conf = sys.modules.get("mcfields.conf")
+    if conf is not None:  # nothing is cached before conf is imported
+        conf.clear_cache(**kwargs)
+
+
 class MCFieldsConfig(AppConfig):
     name = "mcfields"
     verbose_name = "mcfields encrypted fields"
 
     def ready(self) -> None:
+        from django.apps import apps
         from django.core import checks
         from django.core.signals import setting_changed
         from django.db.models.signals import pre_migrate
-
-        from . import conf
-        from .checks import check_binding_labels, check_settings_for_command
 
         # Settings checks (key problems are errors under `check`, warnings
         # under other commands: see mcfields.checks); field checks
         # (mcfields.E1xx) run through Field.check(), except E113, which
         # compares the labels of every model's columns.
-        checks.register(check_settings_for_command)
-        checks.register(check_binding_labels, checks.Tags.models)
+        checks.register(_settings_checks)
+        checks.register(_binding_label_checks, checks.Tags.models)
         # migrate: a plan with EncryptColumn/DecryptColumn needs the keys;
         # refuse it before the first migration is applied.
         pre_migrate.connect(_check_migrate_plan, dispatch_uid="mcfields.check_migrate_plan")
-        # conf connects this on import too; the dispatch_uid keeps it single.
-        setting_changed.connect(conf.clear_cache, dispatch_uid="mcfields.conf.clear_cache")
+        # conf also connects its own clear_cache on import (same dispatch_uid).
+        setting_changed.connect(_clear_settings_cache, dispatch_uid="mcfields.conf.clear_cache")
         # The model hooks (from_db, insert binding) are installed by
-        # mcfields.fields on class_prepared, as each model class is created:
-        # ready() runs after the models are imported, too late for that.
+        # mcfields.fields on class_prepared, as each model class is created
+        # (models that use the fields import it).
         # Django REST Framework: ModelSerializer maps the encrypted fields to
         # mcfields' serializer fields as soon as both apps are installed.
-        from django.apps import apps
-
-        from . import fields  # noqa: F401
-
         if apps.is_installed("rest_framework"):
             from . import drf  # noqa: F401 - registers on import
 
-        # Load wasmtime's compiled guest now rather than on the first seal
-        # of the process (first seal <= 30 ms: bench/README.md, P4). With the compiled
-        # code cache this takes about 1 ms; forked workers rebuild their
-        # engine from the same cache.
-        from ._guest import preload
-
-        preload()
+        # The guest runtime (wasmtime: 15-25 ms and about 12 MiB with the
+        # compiled guest) is not loaded here but by the first seal or open
+        # of the process, which then costs about 20 ms (bench/README.md, P4:
+        # <= 30 ms); a process that never touches an encrypted value never
+        # pays for it.

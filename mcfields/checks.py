@@ -30,7 +30,7 @@ from django.apps import apps
 from django.core import checks
 from django.core.exceptions import FieldDoesNotExist, ImproperlyConfigured
 
-from ._guest.runtime import MAX_AD_SIZE
+from ._guest import MAX_AD_SIZE
 from .binding import pk_value_type
 from .conf import KEYS_SETTING, get_keyring, settings_problems
 from .crypto import HEADER_SIZE, binding
@@ -267,6 +267,40 @@ def _check_base_field(field: Any) -> list[checks.CheckMessage]:
     return found
 
 
+def _check_search_options(field: Any) -> list[checks.CheckMessage]:
+    """``mcfields.E116``/``E117``: ``searchable`` and ``normalize``."""
+    from .search import NORMALIZERS, SEARCHABLE_CODECS
+
+    errors = []
+    cls = type(field).__name__
+    codec = getattr(field.plaintext_codec, "name", None)
+    if field.searchable and codec not in SEARCHABLE_CODECS:
+        errors.append(checks.Error(
+            f"{cls} cannot be searchable: {type(field.base_field).__name__} values have no "
+            "single spelling to index (equal values could get different blind indexes).",
+            hint="Searchable fields: text, char, email, URL, integer, decimal, date, "
+                 "datetime, time, UUID and boolean types.",
+            obj=field, id="mcfields.E116",
+        ))
+    if field.normalize is not None:
+        problem = None
+        if not field.searchable:
+            problem = "normalize only applies to a searchable field"
+        elif field.normalize not in NORMALIZERS:
+            problem = (f"unknown normalize={field.normalize!r} (known: "
+                       f"{', '.join(sorted(NORMALIZERS))})")
+        elif codec != "text":
+            problem = "normalize applies to text fields only"
+        if problem is not None:
+            errors.append(checks.Error(
+                f"{cls}: {problem}.",
+                hint="Use searchable=True with a normaliser registered with "
+                     "mcfields.search.register_normalizer(), or remove normalize=.",
+                obj=field, id="mcfields.E117",
+            ))
+    return errors
+
+
 def check_field(field: Any) -> list[checks.CheckMessage]:
     """``mcfields.E1xx`` for one encrypted field."""
     errors: list[checks.CheckMessage] = []
@@ -276,8 +310,11 @@ def check_field(field: Any) -> list[checks.CheckMessage]:
         errors.append(checks.Error(f"{cls} {msg}", hint=hint, obj=field, id=id))
 
     no_compare = "sealed values never compare equal, so the database cannot use them"
-    if field.unique:
-        error(f"cannot be unique: {no_compare}.", "Remove unique=True.", "mcfields.E101")
+    if field.unique or (field.search_unique and not field.searchable):
+        error(f"cannot be unique unless it is searchable: {no_compare}.",
+              "Add searchable=True (uniqueness through the blind index), or remove unique=True.",
+              "mcfields.E101")
+    errors.extend(_check_search_options(field))
     if field.db_index:
         error(f"cannot be indexed: {no_compare}.", "Remove db_index=True.", "mcfields.E102")
     if field.primary_key:

@@ -28,9 +28,11 @@ __all__ = [
     "driver_connection",
     "in_transaction",
     "install_model_hooks",
+    "is_historical",
     "mark_for_write",
     "pk_value_on_save",
     "registered_admins",
+    "updated_fields",
     "upsert_options",
 ]
 
@@ -71,6 +73,17 @@ class SaveTableCall:
             return self.args[index]
         return self.kwargs.get(name, None if name in ("cls", "using", "update_fields")
                                else False)
+
+    def replace(self, **changes: Any) -> SaveTableCall:
+        """The same call with some arguments changed."""
+        args, kwargs = list(self.args), dict(self.kwargs)
+        for name, value in changes.items():
+            index = _POSITION[name]
+            if index < len(args):
+                args[index] = value
+            else:
+                kwargs[name] = value
+        return SaveTableCall(self.original, self.instance, tuple(args), kwargs)
 
     def __call__(self, **changes: Any) -> Any:
         """Run Django's ``_save_table`` with these arguments (and ``changes``)."""
@@ -193,6 +206,18 @@ def upsert_options(compiler: Any) -> tuple[Any, Any] | None:
     return query.update_fields, query.unique_fields
 
 
+def updated_fields(compiler: Any) -> list[models.Field] | None:
+    """The fields an UPDATE being compiled writes, or None for other
+    statements (``UpdateQuery.values``: private; the placeholder hook is the
+    only field hook an UPDATE calls with the query)."""
+    from django.db.models.sql.subqueries import UpdateQuery
+
+    query = compiler.query
+    if not isinstance(query, UpdateQuery):
+        return None
+    return [field for field, _model, _value in query.values]
+
+
 class PlaceholderHooks:
     """The field hook the SQL compilers call for each value they write.
 
@@ -294,6 +319,20 @@ def in_transaction(connection: Any) -> bool:
     ``atomic()`` (``in_atomic_block``, no public accessor) or autocommit
     turned off by hand."""
     return bool(connection.in_atomic_block) or not connection.get_autocommit()
+
+
+# -- migrations --------------------------------------------------------------------------
+
+
+def is_historical(model: type[models.Model]) -> bool:
+    """Whether ``model`` is a migration's historical model.
+
+    ``ModelState.render()`` builds those classes with ``__module__ =
+    "__fake__"`` (not a documented API; no public flag says so).  A
+    searchable field does not add its blind-index column to them: the
+    migration's own field list says whether the table has that column yet.
+    """
+    return model.__module__ == "__fake__"
 
 
 # -- admin ------------------------------------------------------------------------------

@@ -36,6 +36,7 @@ from django.db import models
 from rest_framework import serializers
 from rest_framework.exceptions import APIException
 from rest_framework.utils.field_mapping import ClassLookupDict, get_field_kwargs
+from rest_framework.validators import UniqueValidator
 
 from . import conf
 from .exceptions import DecryptionError
@@ -176,6 +177,14 @@ def serializer_field_for(model_field: Any, **kwargs: Any) -> serializers.Field:
         options["encoder"] = base.encoder
         options["decoder"] = base.decoder
     validators = [*options.pop("validators", ()), *kwargs.pop("validators", ())]
+    if getattr(model_field, "search_unique", False):
+        # unique=True of a searchable field: DRF sees no unique column (the
+        # blind index is), so the UniqueValidator it would add is added here;
+        # its exact lookup goes through the index, under every configured key.
+        validators.append(UniqueValidator(
+            queryset=model_field.model._default_manager,
+            message=model_field.error_messages.get("unique"),
+        ))
     if validators:
         options["validators"] = validators
     options.update(kwargs)

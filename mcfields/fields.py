@@ -16,7 +16,10 @@ the default) or a binary one (``storage="binary"``, see
 * Loading (``from_db_value``): the column value becomes a
   :class:`~mcfields.sealed.Sealed`; nothing is decrypted until the attribute
   is read (:mod:`mcfields.descriptors`).
-* Querying: ``isnull`` and ``exact=None`` only (:mod:`mcfields.lookups`).
+* Querying: ``isnull`` and ``exact=None`` only (:mod:`mcfields.lookups`),
+  unless the field is ``searchable=True``: then ``exact``, ``in`` and
+  ``unique=True`` through a blind index in a companion column
+  (:mod:`mcfields.search`).
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.core import checks
-from django.core.exceptions import FieldError, ValidationError
+from django.core.exceptions import FieldDoesNotExist, FieldError, ValidationError
 from django.db import models
 from django.db.models.expressions import Case
 from django.db.models.signals import class_prepared
@@ -33,15 +36,23 @@ from . import conf
 from . import plaintext as codecs
 from . import storage as _storage
 from .binding import associated_data, canonical_pk
-from .compat import PlaceholderHooks, upsert_options
+from .compat import PlaceholderHooks, is_historical, updated_fields, upsert_options
 from .descriptors import EncryptedDescriptor
 from .exceptions import DecryptionError, ValueTooLargeError
 from .lookups import EncryptedExact, IsNull, refusal
 from .saving import ForSave, install, is_encrypted, is_pending, row_columns
 from .sealed import Sealed
+from .search import (
+    INDEX_SUFFIX,
+    BlindExact,
+    BlindIndexField,
+    SearchExact,
+    SearchIExact,
+    SearchIn,
+)
 
 __all__ = [
-    "EncryptedBigIntegerField", "EncryptedBinaryField", "EncryptedBooleanField",
+    "BlindIndexField", "EncryptedBigIntegerField", "EncryptedBinaryField", "EncryptedBooleanField",
     "EncryptedCharField", "EncryptedDateField", "EncryptedDateTimeField",
     "EncryptedDecimalField", "EncryptedEmailField", "EncryptedField", "EncryptedFloatField",
     "EncryptedIntegerField", "EncryptedJSONField", "EncryptedPositiveIntegerField",
@@ -80,9 +91,15 @@ class EncryptedField(PlaceholderHooks, models.Field):
     #: The lookups an encrypted column answers (a subclass may add some);
     #: every other lookup or transform is refused with a FieldError.
     encrypted_lookups: dict[str, type] = {"isnull": IsNull, "exact": EncryptedExact}
+    #: The lookups of a ``searchable=True`` field (mcfields.search).
+    searchable_lookups: dict[str, type] = {
+        "isnull": IsNull, "exact": SearchExact, "in": SearchIn, "iexact": SearchIExact,
+        "blind_exact": BlindExact,
+    }
 
     def __init__(self, base_field: models.Field | None = None, *,
                  context: str | None = None, storage: str | None = None,
+                 searchable: bool = False, normalize: str | None = None,
                  **kwargs: Any) -> None:
         if base_field is None:
             if self.base_class is None:
@@ -101,6 +118,11 @@ class EncryptedField(PlaceholderHooks, models.Field):
         self.plaintext_codec = codecs.codec_for(base_field)
         self.empty_strings_allowed = base_field.empty_strings_allowed
         self.empty_values = list(base_field.empty_values)
+        self.searchable = searchable
+        self.normalize = normalize
+        # unique=True is the blind index's (a UNIQUE constraint on the
+        # companion column); the envelope column itself is never unique.
+        self.search_unique = bool(kwargs.pop("unique", False))
         super().__init__(**kwargs)
         self._mirror()
 
@@ -127,8 +149,42 @@ class EncryptedField(PlaceholderHooks, models.Field):
     ) -> None:
         # A field copied from an abstract base must not keep the base's label.
         self.__dict__.pop("_label", None)
+        self.__dict__.pop("_index_field", None)
         super().contribute_to_class(cls, name, *args, **kw)
         self.base_field.model = cls
+        if self.searchable and not cls._meta.abstract and not is_historical(cls):
+            # The blind index column.  A migration's historical model gets it
+            # from the migration's own field list (AddField), not from here:
+            # before that AddField the table has no such column.
+            companion = BlindIndexField(of=name, unique=self.search_unique,
+                                        db_column=self._index_db_column())
+            cls.add_to_class(self.index_name, companion)
+            self.__dict__["_index_field"] = companion
+
+    @property
+    def index_name(self) -> str:
+        """Name of the blind-index field of a searchable field."""
+        return self.name + INDEX_SUFFIX
+
+    def _index_db_column(self) -> str | None:
+        return None if self.db_column is None else self.db_column + INDEX_SUFFIX
+
+    @property
+    def index_field(self) -> BlindIndexField | None:
+        """The companion blind-index field (None unless searchable, and in a
+        migration's model before the migration that adds it)."""
+        if not self.searchable:
+            return None
+        found = self.__dict__.get("_index_field")
+        if found is None:
+            try:
+                found = self.model._meta.get_field(self.index_name)
+            except FieldDoesNotExist:
+                return None
+            if not isinstance(found, BlindIndexField):
+                return None
+            self.__dict__["_index_field"] = found
+        return found
 
     def get_internal_type(self) -> str:
         # The column holds the envelope: a text or binary column, whatever
@@ -148,6 +204,12 @@ class EncryptedField(PlaceholderHooks, models.Field):
             kwargs["context"] = self.context
         if self.storage_name is not None:
             kwargs["storage"] = self.storage_name
+        if self.searchable:
+            kwargs["searchable"] = True
+        if self.normalize is not None:
+            kwargs["normalize"] = self.normalize
+        if self.search_unique:
+            kwargs["unique"] = True
         return name, path, args, kwargs
 
     # -- the base field's value semantics ------------------------------------------
@@ -162,6 +224,23 @@ class EncryptedField(PlaceholderHooks, models.Field):
         if value not in self.empty_values:
             # The base field's own checks (JSONField: the value is JSON).
             self.base_field.validate(value, model_instance)
+            if self.search_unique and model_instance is not None:
+                self._validate_unique(value, model_instance)
+
+    def _validate_unique(self, value: Any, instance: Any) -> None:
+        """``unique=True`` for ``full_clean()`` and model forms: Django's own
+        unique check skips this field (its column is not unique; the blind
+        index is), so the same query runs here, through the ``exact``
+        lookup, which also finds rows indexed under an old key."""
+        if self.index_field is None:
+            return
+        model = self.model
+        # As Django's own unique check: the default manager, routed for reads.
+        found = model._default_manager.filter(**{self.name: value})
+        if not instance._state.adding and instance.pk is not None:
+            found = found.exclude(pk=instance.pk)
+        if found.exists():
+            raise instance.unique_error_message(model, (self.name,))
 
     def run_validators(self, value: Any) -> None:
         super().run_validators(value)
@@ -445,6 +524,17 @@ class EncryptedField(PlaceholderHooks, models.Field):
         upsert = upsert_options(compiler)
         if upsert is not None:
             refuse_upsert(self.model, *upsert)
+        index_field = self.index_field
+        if index_field is not None:
+            written = updated_fields(compiler)
+            if written is not None and index_field not in written:
+                # A plain manager's update(field=None): the blind index
+                # would be left behind, and still hold the value's place
+                # under unique=True.
+                raise FieldError(
+                    f"{self.model._meta.label}.{self.name} is searchable: an UPDATE must "
+                    f"write its blind index ({index_field.name}) too. {_USE_MANAGER}"
+                )
         if type(value) is not ForSave and hasattr(value, "as_sql"):
             raise self._refuse_expression(value)
 
@@ -458,7 +548,8 @@ class EncryptedField(PlaceholderHooks, models.Field):
     def get_lookup(self, lookup_name: str) -> Any:
         # Only the lookups registered in encrypted_lookups: Django's own
         # (registered on Field) would compare ciphertext.
-        lookup = self.encrypted_lookups.get(lookup_name)
+        lookups = self.searchable_lookups if self.searchable else self.encrypted_lookups
+        lookup = lookups.get(lookup_name)
         if lookup is None:
             raise refusal(self, lookup_name)
         return lookup

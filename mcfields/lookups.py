@@ -21,10 +21,16 @@ ALLOWED = ("isnull", "exact")
 
 def refusal(field: Any, lookup_name: str, kind: str = "lookup") -> FieldError:
     where = f" ({field.model._meta.label}.{field.name})" if hasattr(field, "model") else ""
+    if getattr(field, "searchable", False):
+        supported = ("Searchable fields support 'exact', 'in' and 'isnull' (through the "
+                     "blind index) only.")
+    else:
+        supported = ("Only 'isnull' and 'exact=None' are supported; searchable=True adds "
+                     "'exact' and 'in' on the field types with one spelling per value.")
     return FieldError(
         f"Unsupported {kind} '{lookup_name}' for {type(field).__name__}{where}: encrypted "
-        "values are sealed with a random nonce, so the database cannot compare them. "
-        "Only 'isnull' and 'exact=None' are supported."
+        f"values are sealed with a random nonce, so the database cannot compare them. "
+        f"{supported}"
     )
 
 
@@ -66,4 +72,22 @@ def resolve_encrypted_path(model: Any, path: Any) -> Any | None:
     return None
 
 
-__all__ = ["ALLOWED", "EncryptedExact", "IsNull", "refusal", "resolve_encrypted_path"]
+def exact_search_path(model: Any, name: Any) -> str | None:
+    """For an admin ``search_fields`` entry ``"=path"`` that ends at a
+    searchable encrypted field, the lookup that searches it through the
+    blind index (``"path__blind_exact"``); else None."""
+    if not isinstance(name, str) or not name.startswith("="):
+        return None
+    field = resolve_encrypted_path(model, name)
+    if field is None or not getattr(field, "searchable", False):
+        return None
+    parts = name[1:].split(LOOKUP_SEP)
+    if parts[-1] == "exact":
+        parts = parts[:-1]
+    if parts[-1] != field.name:
+        return None  # a lookup or transform after the field
+    return LOOKUP_SEP.join([*parts, "blind_exact"])
+
+
+__all__ = ["ALLOWED", "EncryptedExact", "IsNull", "exact_search_path", "refusal",
+           "resolve_encrypted_path"]

@@ -45,6 +45,7 @@ from .saving import (
     write_sealed,
 )
 from .sealed import Sealed
+from .search import index_of
 
 __all__ = ["EncryptedManager", "EncryptedQuerySet"]
 
@@ -121,8 +122,12 @@ class EncryptedQuerySet(models.QuerySet):
                 plain[name] = value  # None is NULL: nothing to seal
             else:
                 sealed[field] = _plaintext(field, value)
+            if field is not None and field.index_field is not None:
+                # The blind index does not depend on the row: one value for all.
+                plain[field.index_field.name] = (
+                    None if value is None else index_of(field, sealed[field]))
         if not sealed:
-            return super().update(**kwargs)
+            return super().update(**plain)
         check_update_allowed(self)
         using = mark_for_write(self)
         connection = connections[using]
@@ -183,6 +188,13 @@ class EncryptedQuerySet(models.QuerySet):
                 raise ValueError("All bulk_update() objects must have a primary key set.")
             rows.append((obj, table_pk))
         plain = [n for n in fields if self._encrypted(n) is None]
+        for field in encrypted:
+            index_field = field.index_field
+            if index_field is not None:
+                # Django's bulk_update() reads attributes, not pre_save().
+                for obj, _ in rows:
+                    index_field.pre_save(obj, False)
+                plain.append(index_field.name)
         using = mark_for_write(self)
         with own_transaction(using):
             matched = (

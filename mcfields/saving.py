@@ -49,7 +49,7 @@ from .sealed import Sealed
 
 __all__ = [
     "ForSave", "insert_and_bind", "install", "is_pending", "own_transaction", "row_columns",
-    "table_columns",
+    "searchable_columns", "table_columns",
     "pending",
     "table_pks", "take_write_lock", "write_sealed",
 ]
@@ -110,6 +110,19 @@ def table_columns(model: type[models.Model]) -> tuple[Any, ...]:
         fields = tuple(f for f in model._meta.local_concrete_fields if is_encrypted(f))
         setattr(model, _TABLE_COLUMNS, fields)
     return fields  # type: ignore[no-any-return]
+
+
+_searchable_cache: weakref.WeakKeyDictionary[type, tuple[Any, ...]] = weakref.WeakKeyDictionary()
+
+
+def searchable_columns(model: type[models.Model]) -> tuple[Any, ...]:
+    """The encrypted columns of ``model``'s own table that keep a blind index."""
+    try:
+        return _searchable_cache[model]
+    except KeyError:
+        found = tuple(f for f in table_columns(model) if f.index_field is not None)
+        _searchable_cache[model] = found
+        return found
 
 
 def row_columns(model: type[models.Model]) -> list[Any]:
@@ -277,13 +290,16 @@ def take_write_lock(using: str, model: type[models.Model]) -> None:
 
 def _save_table_direct(instance: models.Model, cls: Any, raw: Any) -> bool:
     """Whether Django's ``_save_table`` can run for this table unchanged:
-    not a raw save, and the table has no encrypted column or the pk is
-    already known (``pre_save`` then seals directly).  The common case of
+    not a raw save, and the table has no encrypted column, or it has no
+    searchable one and the pk is already known (``pre_save`` then seals
+    directly).  The common case of
     every save, decided without building a ``SaveTableCall``."""
     if raw or cls is None:
         return False
     if not table_columns(cls):
         return True
+    if searchable_columns(cls):
+        return False  # update_fields may need its blind indexes (_with_indexes)
     return getattr(instance, cls._meta.pk.attname) is not None
 
 _MISSING = object()
@@ -301,6 +317,9 @@ def _save_table(call: SaveTableCall) -> Any:
     self = call.instance
     raw = call.get("raw")
     meta = cls._meta
+    indexed = searchable_columns(cls)
+    if indexed:
+        call = _with_indexes(call, indexed)
     pk_attname = meta.pk.attname
     pk = getattr(self, pk_attname)
     if pk is None:
@@ -325,7 +344,15 @@ def _save_table(call: SaveTableCall) -> Any:
     data = self.__dict__
     values = {f.attname: data.get(f.attname, _MISSING) for f in fields}
     if raw:
-        # Django reads raw values with getattr(): hand it sealed ones.
+        # Django reads raw values with getattr(): hand it sealed ones, and
+        # the blind indexes of their plaintexts (loaddata: the fixture holds
+        # no index, and one made under other keys would not be found).
+        from .search import index_for_instance
+
+        for f in indexed:
+            if f.attname in data:
+                data[f.index_field.attname] = index_for_instance(
+                    f, self, data.get(f.index_field.attname))
         for f in fields:
             value = values[f.attname]
             if value is _MISSING or value is None:
@@ -347,6 +374,20 @@ def _save_table(call: SaveTableCall) -> Any:
             for attname, value in values.items():
                 if value is not _MISSING:
                     data[attname] = value
+
+
+def _with_indexes(call: SaveTableCall, indexed: Sequence[Any]) -> SaveTableCall:
+    """``save(update_fields=[...])`` naming a searchable field also writes
+    its blind index, which Django would otherwise leave out."""
+    update_fields = call.get("update_fields")
+    if not update_fields:
+        return call
+    named = set(update_fields)
+    extra = {f.index_field.name for f in indexed
+             if (f.name in named or f.attname in named) and f.index_field.name not in named}
+    if not extra:
+        return call
+    return call.replace(update_fields=frozenset(named | extra))
 
 
 @forget_locals_on_error

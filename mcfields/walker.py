@@ -35,11 +35,12 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from django.db import connections, models, transaction
+from django.db import IntegrityError, connections, models, transaction
 from django.db.models import ExpressionWrapper, F
 
 from .binding import pk_text, pk_value_type
 from .contract import EncryptedColumn
+from .exceptions import MCFieldsError
 from .storage import Storage
 
 __all__ = [
@@ -146,6 +147,11 @@ class ColumnStats:
     #: Rows left for a rerun after losing ``max_retries`` races in a row.
     gave_up: list[Any] = field(default_factory=list)
     failures: list[Failure] = field(default_factory=list)
+    #: Blind indexes (searchable fields) found missing or under another key
+    #: or normalisation than the current ones, as first read.
+    index_stale: int = 0
+    #: Blind indexes written (or, with ``write=False``, that would have been).
+    indexed: int = 0
 
     @property
     def label(self) -> str:
@@ -169,6 +175,13 @@ class Column:
     alias: str
     #: The compare-and-swap UPDATE.
     update_sql: str
+    #: Searchable fields, when the walk keeps blind indexes: the companion
+    #: field, its annotation name, and the compare-and-swap UPDATEs that
+    #: write value and index together, or the index alone.
+    index: Any = None
+    index_alias: str | None = None
+    update_both_sql: str = ""
+    update_index_sql: str = ""
 
 
 class Policy(Protocol):
@@ -202,6 +215,8 @@ class _Write:
     pk: Any
     old: Any
     new: Any
+    #: The blind index to write, or KEEP.
+    index: Any = KEEP
 
 
 _MISSING = object()
@@ -237,6 +252,7 @@ class Walker:
         shard: Shard | None = None,
         max_retries: int = DEFAULT_MAX_RETRIES,
         after_read: Callable[[type[models.Model], list[Any]], None] | None = None,
+        indexes: bool = False,
     ) -> None:
         if batch_size < 1:
             raise ValueError("batch size must be at least 1")
@@ -251,6 +267,11 @@ class Walker:
         #: and before they are written (also for re-reads after lost races,
         #: and when nothing is written), e.g. to race an application write.
         self.after_read = after_read
+        #: Keep the blind indexes of searchable fields current: a missing
+        #: index, or one under another key, is recomputed from the value
+        #: (that will be) stored and written with compare-and-swap on the
+        #: value; with ``write=False`` they are only counted.
+        self.indexes = indexes
 
     # -- setup ---------------------------------------------------------------
 
@@ -264,13 +285,28 @@ class Walker:
         columns = []
         for i, (fld, stats) in enumerate(fields):
             col = quote(fld.column)
-            columns.append(Column(
+            where = f"WHERE {pk_col} = %s AND {col} = %s"
+            column = Column(
                 field=fld,
                 stats=stats,
                 alias=f"_mcf_walk_{i}",
-                update_sql=f"UPDATE {table} SET {col} = %s WHERE {pk_col} = %s AND {col} = %s",
-            ))
+                update_sql=f"UPDATE {table} SET {col} = %s {where}",
+            )
+            index_field = getattr(fld, "index_field", None) if self.indexes else None
+            if index_field is not None:
+                idx = quote(index_field.column)
+                column.index = index_field
+                column.index_alias = f"_mcf_walk_{i}_index"
+                column.update_both_sql = f"UPDATE {table} SET {col} = %s, {idx} = %s {where}"
+                column.update_index_sql = f"UPDATE {table} SET {idx} = %s {where}"
+            columns.append(column)
         return columns
+
+    @staticmethod
+    def _aliases(columns: Sequence[Column]) -> list[str]:
+        """What a walk reads per row after the pk: each column's value, then
+        the blind index of each column that has one."""
+        return [c.alias for c in columns] + [c.index_alias for c in columns if c.index_alias]
 
     def _base(self, model: type[models.Model], columns: Sequence[Column]) -> models.QuerySet:
         qs = model._base_manager.db_manager(self.using).all()
@@ -282,6 +318,10 @@ class Walker:
             )
             for c in columns
         }
+        for c in columns:
+            if c.index_alias is not None:
+                raw[c.index_alias] = ExpressionWrapper(F(c.index.attname),
+                                                       output_field=models.TextField())
         return qs.annotate(**raw)
 
     def _in_shard(self, qs: models.QuerySet, integer: bool) -> models.QuerySet:
@@ -331,7 +371,7 @@ class Walker:
         integer = integer_pk(model)
         base = self._base(model, columns)
         scoped = self._in_shard(base, integer).order_by("pk")
-        aliases = [c.alias for c in columns]
+        aliases = self._aliases(columns)
         hashed = self.shard is not None and not integer
         last: Any = None
         while True:
@@ -357,7 +397,7 @@ class Walker:
     def _read(self, model: type[models.Model], columns: Sequence[Column],
               pks: Sequence[Any]) -> list[tuple[Any, ...]]:
         base = self._base(model, columns)
-        aliases = [c.alias for c in columns]
+        aliases = self._aliases(columns)
         rows: list[tuple[Any, ...]] = []
         for i in range(0, len(pks), _IN_CHUNK):
             chunk = pks[i : i + _IN_CHUNK]
@@ -389,6 +429,12 @@ class Walker:
     def _decide(self, columns: Sequence[Column], rows: list[tuple[Any, ...]],
                 attempt: int) -> list[list[_Write]]:
         writes: list[list[_Write]] = [[] for _ in columns]
+        # Row position of each column's blind index (after all the values).
+        index_at: list[int | None] = []
+        position = 1 + len(columns)
+        for column in columns:
+            index_at.append(position if column.index_alias else None)
+            position += 1 if column.index_alias else 0
         for row in rows:
             pk = row[0]
             for i, column in enumerate(columns):
@@ -400,14 +446,44 @@ class Walker:
                     continue
                 if attempt == 0:
                     stats.scanned += 1
+                failed = stats.failed
                 new = self.policy.decide(column, pk, raw, attempt)
-                if new is KEEP:
+                index = KEEP
+                at = index_at[i]
+                if at is not None and stats.failed == failed:
+                    index = self._decide_index(column, pk, raw, row[at], new, attempt)
+                if new is KEEP and index is KEEP:
                     continue
                 if self.write:
-                    writes[i].append(_Write(pk, raw, new))
+                    writes[i].append(_Write(pk, raw, new, index))
                 else:
-                    stats.written += 1
+                    stats.written += new is not KEEP
+                    stats.indexed += index is not KEEP
         return writes
+
+    def _decide_index(self, column: Column, pk: Any, raw: Any, stored: Any, new: Any,
+                      attempt: int) -> Any:
+        """The blind index to write next to the value that will be stored
+        (``new``, or ``raw`` when it stays), or KEEP when ``stored`` is
+        current.  Without writing, stale indexes are counted, nothing opened."""
+        from .search import column_index, index_of
+
+        fld = column.field
+        if column_index(fld).is_current(stored):
+            return KEEP
+        if attempt == 0:
+            column.stats.index_stale += 1
+        if not self.write:
+            return None  # counted as "would write"; nothing is opened
+        try:
+            value = fld.open_for_pk(raw if new is KEEP else new, pk)
+            return index_of(fld, value)
+        except MCFieldsError as exc:
+            reason = getattr(exc, "reason", None) or type(exc).__name__
+            column.stats.fail(pk, None, f"blind index not rebuilt: {reason}")
+            return KEEP
+        finally:
+            value = None  # error reports print every frame's locals
 
     def _settle(self, model: type[models.Model], columns: Sequence[Column],
                 writes: list[list[_Write]], attempt: int) -> None:
@@ -436,30 +512,79 @@ class Walker:
         losers: list[list[Any]] = [[] for _ in columns]
         with connection.cursor() as cursor:
             for i, column in enumerate(columns):
-                batch = writes[i]
-                if not batch:
-                    continue
                 storage = column.field.storage
-                params = [
-                    (self.policy.db_param(column, w.new, connection),
-                     pk_field.get_db_prep_value(w.pk, connection),
-                     storage.db_param(w.old, connection))
-                    for w in batch
-                ]
-                cursor.executemany(column.update_sql, params)
-                stats = column.stats
-                if cursor.rowcount == len(batch):
-                    stats.written += len(batch)
-                    continue
-                # Some rows changed (or vanished) since they were read: find
-                # which by reading back what is there now.
-                now = dict(self._read(model, [column], [w.pk for w in batch]))
-                for w in batch:
-                    current = _normalized(now.get(w.pk, _MISSING))
-                    if current is _MISSING:
-                        stats.vanished += 1  # deleted concurrently
-                    elif current is not None and self.policy.landed(column, w.pk, current, w.new):
-                        stats.written += 1
+                # One statement per kind of write: value, value and index,
+                # index alone (all compare-and-swap on the value).
+                groups: dict[str, list[_Write]] = {}
+                for w in writes[i]:
+                    if w.index is KEEP:
+                        kind = column.update_sql
+                    elif w.new is KEEP:
+                        kind = column.update_index_sql
                     else:
-                        losers[i].append(w.pk)
+                        kind = column.update_both_sql
+                    groups.setdefault(kind, []).append(w)
+                for sql, batch in groups.items():
+                    params = [
+                        (*([] if w.new is KEEP else
+                           [self.policy.db_param(column, w.new, connection)]),
+                         *([] if w.index is KEEP else [w.index]),
+                         pk_field.get_db_prep_value(w.pk, connection),
+                         storage.db_param(w.old, connection))
+                        for w in batch
+                    ]
+                    if sql == column.update_sql:
+                        cursor.executemany(sql, params)
+                        matched = cursor.rowcount
+                    else:
+                        batch, matched = self._write_indexed(cursor, column, sql, batch, params)
+                    if matched == len(batch):
+                        for w in batch:
+                            self._count(column, w)
+                        continue
+                    # Some rows changed (or vanished) since they were read:
+                    # find which by reading back what is there now.
+                    now = {r[0]: r[1] for r in
+                           self._read(model, [column], [w.pk for w in batch])}
+                    for w in batch:
+                        current = _normalized(now.get(w.pk, _MISSING))
+                        if current is _MISSING:
+                            column.stats.vanished += 1  # deleted concurrently
+                        elif current is not None and (
+                            current == w.old if w.new is KEEP
+                            else self.policy.landed(column, w.pk, current, w.new)
+                        ):
+                            self._count(column, w)
+                        else:
+                            losers[i].append(w.pk)
         return losers
+
+    def _write_indexed(self, cursor: Any, column: Column, sql: str, batch: list[_Write],
+                       params: list[tuple[Any, ...]]) -> tuple[list[_Write], int]:
+        """Writes that include a blind index, which may be ``UNIQUE``: a
+        value that another row already holds (back-filling a column with
+        duplicates) fails that row alone, reported, instead of the batch."""
+        try:
+            with transaction.atomic(using=self.using):
+                cursor.executemany(sql, params)
+                return batch, cursor.rowcount
+        except IntegrityError:
+            pass
+        kept: list[_Write] = []
+        matched = 0
+        for write, row in zip(batch, params, strict=True):
+            try:
+                with transaction.atomic(using=self.using):
+                    cursor.execute(sql, row)
+            except IntegrityError:
+                column.stats.fail(write.pk, None, "blind index not written: another row "
+                                  "holds the same value and the field is unique")
+                continue
+            kept.append(write)
+            matched += cursor.rowcount
+        return kept, matched
+
+    @staticmethod
+    def _count(column: Column, write: _Write) -> None:
+        column.stats.written += write.new is not KEEP
+        column.stats.indexed += write.index is not KEEP

@@ -34,6 +34,8 @@ INSTALLED_APPS = [
     "tests.forms.formsapp",
     # Every typed encrypted field (tests/typed).
     "tests.typed.typesapp",
+    # Searchable fields (blind indexes).
+    "tests.search.searchapp",
 ]
 # Django REST Framework when it is installed (the test extra; `make demo`
 # installs without it): mcfields registers its serializer fields then.

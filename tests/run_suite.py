@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parent.parent
 # Test folders whose tests talk to the database; they run on both backends.
 DB_SUITES = [
     "tests/django", "tests/rotation", "tests/adoption", "tests/writes", "tests/browser",
-    "tests/forms", "tests/drf", "tests/demo", "tests/typed",
+    "tests/forms", "tests/drf", "tests/demo", "tests/typed", "tests/search",
 ]
 
 

@@ -1,15 +1,29 @@
-"""Models for the ORM benchmark (bench/orm_bench.py): one ``body`` column
-stored plain, sealed by mcfields, by django-fernet-encrypted-fields and by
-django-tink-fields; each with a database-assigned pk (BigAutoField, the
-project default) and with a UUID pk."""
+"""Models for the benchmarks.
+
+ORM benchmark (bench/orm_bench.py): one ``body`` column stored plain, sealed
+by mcfields, by django-fernet-encrypted-fields and by django-tink-fields;
+each with a database-assigned pk (BigAutoField, the project default) and
+with a UUID pk.
+
+Search benchmark (bench/search_bench.py): an email column looked up by
+value, stored plain with a database index, in a searchable mcfields field
+(blind index in the companion column ``email_bidx``), and in
+django-secured-fields' searchable field (Fernet token + SHA-256 suffix).
+"""
 
 import uuid
 
 from django.db import models
 from encrypted_fields.fields import EncryptedTextField as FernetTextField
+from secured_fields import EncryptedCharField as SecuredCharField
 from tink_fields import EncryptedTextField as TinkTextField
 
-from mcfields import EncryptedBinaryField, EncryptedManager, EncryptedTextField
+from mcfields import (
+    EncryptedBinaryField,
+    EncryptedEmailField,
+    EncryptedManager,
+    EncryptedTextField,
+)
 
 
 class _Note(models.Model):
@@ -79,3 +93,50 @@ class TinkNote(_Note):
 
 class TinkUUIDNote(_UUIDNote):
     body = TinkTextField()
+
+
+# -- search benchmark -------------------------------------------------------------------
+
+
+class PlainEmail(models.Model):
+    email = models.CharField(max_length=254, db_index=True)
+
+    class Meta:
+        app_label = "benchapp"
+
+    def __str__(self) -> str:
+        return f"{type(self).__name__} {self.pk}"
+
+
+class SearchableEmail(models.Model):
+    email = EncryptedEmailField(searchable=True)
+
+    objects = EncryptedManager()
+
+    class Meta:
+        app_label = "benchapp"
+
+    def __str__(self) -> str:
+        return f"{type(self).__name__} {self.pk}"
+
+
+class UniqueSearchableEmail(models.Model):
+    email = EncryptedEmailField(searchable=True, unique=True, normalize="casefold")
+
+    objects = EncryptedManager()
+
+    class Meta:
+        app_label = "benchapp"
+
+    def __str__(self) -> str:
+        return f"{type(self).__name__} {self.pk}"
+
+
+class SecuredEmail(models.Model):
+    email = SecuredCharField(max_length=254, searchable=True)
+
+    class Meta:
+        app_label = "benchapp"
+
+    def __str__(self) -> str:
+        return f"{type(self).__name__} {self.pk}"

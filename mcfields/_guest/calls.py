@@ -18,13 +18,15 @@ test matrix installs (the lowest and the highest supported).
 from __future__ import annotations
 
 import ctypes
+import os
 from collections.abc import Callable
 
 import wasmtime
 
 from ..exceptions import GuestError
 
-__all__ = ["U32", "WASM32_LIMIT", "UncheckedCaller", "call_public", "to_i32"]
+__all__ = ["U32", "WASM32_LIMIT", "UncheckedCaller", "call_public", "to_i32",
+           "wasmtime_build_id"]
 
 WASM32_LIMIT = 1 << 32
 U32 = 0xFFFFFFFF
@@ -35,6 +37,30 @@ def to_i32(value: int) -> int:
     if not 0 <= value <= U32:
         raise GuestError(f"value {value} does not fit in an unsigned 32-bit guest word")
     return value - WASM32_LIMIT if value > 0x7FFFFFFF else value
+
+
+def wasmtime_build_id() -> str:
+    """Which wasmtime build this is, for the compiled-code cache key.
+
+    The path, size and mtime of wasmtime-py's shared library (a private
+    name, ``_ffi.filename``): a stat instead of
+    ``importlib.metadata.version``, whose import alone costs about 15 ms of
+    start-up.  Falls back to the distribution's version.  (A module
+    compiled by another build is refused by wasmtime's own check anyway,
+    and then recompiled.)
+    """
+    try:
+        from wasmtime import _ffi
+
+        info = os.stat(_ffi.filename)
+        return f"{_ffi.filename}:{info.st_size}:{info.st_mtime_ns}"
+    except (ImportError, AttributeError, OSError):
+        import importlib.metadata
+
+        try:
+            return importlib.metadata.version("wasmtime")
+        except importlib.metadata.PackageNotFoundError:  # pragma: no cover - vendored
+            return "unknown"
 
 
 def call_public(func: wasmtime.Func, store: wasmtime.Store, *args: int) -> int:
@@ -88,22 +114,19 @@ class UncheckedCaller:
             self._raise(error)
         return slots[0]
 
-    def bind3(self, func_address: int) -> Callable[[int, int, int], int]:
-        """A caller for one (i32, i32, i32) -> i32 export: the seal/open hot
-        path, without the generic loop (about 1 µs less per call).
+    def bind1(self, func_address: int) -> Callable[[int], int]:
+        """A caller for one (i32) -> i32 export: the seal/open hot path
+        (the frame address), without the generic loop.
 
-        Arguments must already be unsigned 32-bit values (the frame address
-        and lengths the host computed and checked).
+        The argument must already be an unsigned 32-bit value (the frame
+        address the host placed and checked).
         """
         slots, fn, context = self._slots, self._fn, self._context
         raw, trap_at, trap = self._raw_address, self._trap_address, self._trap
-        second, third = self._stride, 2 * self._stride
         fail = self._raise
 
-        def call(a: int, b: int, c: int) -> int:
+        def call(a: int) -> int:
             slots[0] = a - WASM32_LIMIT if a > 0x7FFFFFFF else a
-            slots[second] = b - WASM32_LIMIT if b > 0x7FFFFFFF else b
-            slots[third] = c - WASM32_LIMIT if c > 0x7FFFFFFF else c
             error = fn(context, func_address, raw, 4, trap_at)
             if error or trap.value:
                 fail(error)

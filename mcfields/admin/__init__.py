@@ -21,16 +21,51 @@ the admin:
 See ``docs/ADMIN.md``.
 """
 
-from .checks import EncryptedModelAdminChecks, check_admin_registrations
-from .display import MARKER_CLASS, undecryptable_marker
-from .forms import EncryptedFileField, EncryptedFileInput, EncryptedModelForm
-from .options import (
-    EncryptedAdminMixin,
-    EncryptedFormfieldMixin,
-    EncryptedModelAdmin,
-    EncryptedStackedInline,
-    EncryptedTabularInline,
-)
+from __future__ import annotations
+
+from typing import Any
+
+from django.core import checks
+
+# The names below are imported on first use (PEP 562): the admin's
+# autodiscover imports this package in every project that lists
+# django.contrib.admin, also where no admin class uses it, and the admin
+# modules cost about 20 ms of django.setup().
+_LAZY = {
+    "EncryptedModelAdminChecks": "checks",
+    "MARKER_CLASS": "display",
+    "undecryptable_marker": "display",
+    "EncryptedFileField": "forms",
+    "EncryptedFileInput": "forms",
+    "EncryptedModelForm": "forms",
+    "EncryptedAdminMixin": "options",
+    "EncryptedFormfieldMixin": "options",
+    "EncryptedModelAdmin": "options",
+    "EncryptedStackedInline": "options",
+    "EncryptedTabularInline": "options",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from importlib import import_module
+
+    value = getattr(import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+@checks.register(checks.Tags.admin)
+def check_admin_registrations(app_configs: Any = None, **kwargs: Any) -> list:
+    """mcfields.W210: a model with encrypted fields under a plain ModelAdmin;
+    mcfields.E211-E213: such an admin's search_fields, ordering or
+    list_filter reaches an encrypted field (a server error at run time)."""
+    from .checks import admin_registration_messages
+
+    return admin_registration_messages(app_configs, **kwargs)
+
 
 __all__ = [
     "MARKER_CLASS",

@@ -8,7 +8,8 @@ from django.contrib import admin
 from django.core import checks
 
 from ..compat import registered_admins
-from ..lookups import resolve_encrypted_path
+from ..lookups import exact_search_path, resolve_encrypted_path
+from ..search import CASE_INSENSITIVE
 from .display import (
     _label,
     _ordering_path,
@@ -95,6 +96,8 @@ def _candidates(admin_obj: Any) -> Any:
 def _misuses(admin_obj: Any) -> Any:
     model = admin_obj.model
     for option, item, shown, path in _candidates(admin_obj):
+        if option == "search_fields" and exact_search_path(model, path):
+            continue  # "=field" on a searchable field: exact search by blind index
         field = resolve_encrypted_path(model, path)
         if field is not None:
             level, id_, text, hint = _RULES[option]
@@ -140,6 +143,9 @@ def _plain_admin_errors(site: Any, model: Any, model_admin: Any) -> list[checks.
         field = resolve_encrypted_path(model, path)
         if field is None:
             continue
+        if (option == "search_fields" and exact_search_path(model, path)
+                and field.normalize in CASE_INSENSITIVE):
+            continue  # Django's "=" search is iexact, which the index answers
         id_, fails = _PLAIN_RULES[option]
         errors.append(checks.Error(
             f"{where}.{option}[{item}] ({shown!r}) reaches encrypted field {_label(field)}, "
@@ -157,8 +163,7 @@ def _plain_admin_errors(site: Any, model: Any, model_admin: Any) -> list[checks.
     return errors
 
 
-@checks.register(checks.Tags.admin)
-def check_admin_registrations(app_configs: Any = None, **kwargs: Any) -> list:
+def admin_registration_messages(app_configs: Any = None, **kwargs: Any) -> list:
     """mcfields.W210: a model with encrypted fields under a plain ModelAdmin;
     mcfields.E211-E213: such an admin's search_fields, ordering or list_filter
     reaches an encrypted field (a server error at run time)."""

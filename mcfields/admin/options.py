@@ -27,7 +27,7 @@ from django.utils.http import content_disposition_header
 from django.utils.text import Truncator, capfirst
 
 from ..exceptions import DecryptionError
-from ..lookups import resolve_encrypted_path
+from ..lookups import exact_search_path, resolve_encrypted_path
 from ..saving import is_encrypted
 from .changelist import EncryptedChangeList
 from .checks import (
@@ -441,14 +441,21 @@ class EncryptedAdminMixin(EncryptedFormfieldMixin, BaseModelAdmin):
     def skipped_search_fields(self, request: Any) -> list[str]:
         return [
             s for s in (super().get_search_fields(request) or ())
-            if resolve_encrypted_path(self.model, s)
+            if resolve_encrypted_path(self.model, s) and not exact_search_path(self.model, s)
         ]
 
     def get_search_fields(self, request: Any) -> list:
-        return [
-            s for s in (super().get_search_fields(request) or ())
-            if not resolve_encrypted_path(self.model, s)
-        ]
+        # "=field" on a searchable field: an exact search through its blind
+        # index ("field__blind_exact", where a term that is not a value of
+        # the field's type matches nothing); other encrypted fields are left out.
+        kept = []
+        for s in super().get_search_fields(request) or ():
+            exact = exact_search_path(self.model, s)
+            if exact is not None:
+                kept.append(exact)
+            elif not resolve_encrypted_path(self.model, s):
+                kept.append(s)
+        return kept
 
     def changelist_view(self, request: Any, extra_context: Any = None) -> Any:
         if request.GET.get(SEARCH_VAR, "").strip():

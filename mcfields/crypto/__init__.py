@@ -22,11 +22,13 @@ from .envelope import (
     key_id_of,
     to_text,
 )
+from .index import INDEX_SIZE, INDEX_TEXT_SIZE, ColumnIndex, column_info
 from .keys import KEY_ID_SIZE, KEY_SIZE, Key, decode_key, generate_key
 
 __all__ = [
-    "HEADER_SIZE", "KEY_ID_SIZE", "KEY_SIZE", "MAC_SIZE", "NONCE_SIZE", "OVERHEAD",
-    "TEXT_PREFIX", "VERSION", "DecryptionError", "InvalidKeyError", "Key", "Keyring",
-    "MCFieldsError", "ValueTooLargeError", "binding", "decode_key", "from_text",
-    "generate_key", "is_text_envelope", "key_id_of", "to_text",
+    "HEADER_SIZE", "INDEX_SIZE", "INDEX_TEXT_SIZE", "KEY_ID_SIZE", "KEY_SIZE", "MAC_SIZE",
+    "NONCE_SIZE", "OVERHEAD", "TEXT_PREFIX", "VERSION", "ColumnIndex", "DecryptionError",
+    "InvalidKeyError", "Key", "Keyring", "MCFieldsError", "ValueTooLargeError", "binding",
+    "column_info", "decode_key", "from_text", "generate_key", "is_text_envelope", "key_id_of",
+    "to_text",
 ]

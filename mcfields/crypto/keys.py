@@ -6,7 +6,8 @@ import base64
 import binascii
 import secrets
 
-from .._guest import KEY_SIZE, get_guest
+from .. import _guest
+from .._guest import KEY_SIZE
 from ..exceptions import InvalidKeyError
 
 #: Size of the key id written into every envelope.
@@ -16,6 +17,12 @@ KEY_ID_SIZE = 4
 # settings key is never used directly as an AEAD key.
 _AEAD_KEY_INFO = b"mcfields.v1.aead-key"
 _KEY_ID_INFO = b"mcfields.v1.key-id"
+_INDEX_KEY_INFO = b"mcfields.v1.index-key"
+
+
+def get_guest() -> _guest.Guest:
+    """This thread's guest (importing the runtime, and wasmtime, on first use)."""
+    return _guest.get_guest()
 
 
 def decode_key(text: str | bytes) -> bytes:
@@ -62,18 +69,20 @@ def generate_key() -> str:
 
 
 class Key:
-    """One configured key: its derived AEAD subkey and public key id.
+    """One configured key: its derived AEAD and blind-index subkeys and public key id.
 
     The settings bytes are not kept.  ``repr`` shows only the key id.
     """
 
-    __slots__ = ("_aead_key", "key_id")
+    __slots__ = ("_aead_key", "_index_key", "key_id")
 
     def __init__(self, secret: bytes) -> None:
         try:
             if not isinstance(secret, (bytes, bytearray)) or len(secret) != KEY_SIZE:
                 raise InvalidKeyError(f"a key must be {KEY_SIZE} bytes")
             self._aead_key = get_guest().blake2b(bytes(secret), _AEAD_KEY_INFO, KEY_SIZE)
+            # Root of the blind-index keys (mcfields.crypto.index).
+            self._index_key = get_guest().blake2b(bytes(secret), _INDEX_KEY_INFO, KEY_SIZE)
             #: Public identifier (4 bytes) stored in each envelope.
             self.key_id: bytes = get_guest().blake2b(bytes(secret), _KEY_ID_INFO, KEY_ID_SIZE)
         except BaseException:

@@ -68,6 +68,16 @@ class Report:
         return self._sum("pending")
 
     @property
+    def index_stale(self) -> int:
+        """Blind indexes missing or not under the first key, as first read."""
+        return self._sum("index_stale")
+
+    @property
+    def indexed(self) -> int:
+        """Blind indexes rebuilt (ROTATE), or that would be (DRY_RUN, CHECK)."""
+        return self._sum("indexed")
+
+    @property
     def retried(self) -> int:
         return self._sum("retried")
 
@@ -113,7 +123,9 @@ class Report:
     @property
     def ok(self) -> bool:
         if self.mode == Mode.CHECK:
-            return self.not_under_primary == 0
+            # Stale blind indexes fail the check too: after the old key is
+            # removed, lookups would no longer find those rows.
+            return self.not_under_primary == 0 and self.index_stale == 0
         return not self.failures
 
 

@@ -107,7 +107,7 @@ class Rotator:
         self.walker = Walker(
             RotationPolicy(keyring, open_values=mode != Mode.CHECK),
             using=using, batch_size=batch_size, write=mode == Mode.ROTATE, shard=shard,
-            max_retries=max_retries, after_read=after_read,
+            max_retries=max_retries, after_read=after_read, indexes=True,
         )
 
     def run(self, targets: Iterable[Target]) -> Report:

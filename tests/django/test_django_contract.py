@@ -58,6 +58,30 @@ def test_save_table_call_forwards_every_argument() -> None:
     keyword(force_insert=True)
     assert seen[-1][2] == {"using": "x", "force_insert": True}
     assert keyword.get("raw") is False and keyword.get("update_fields") is None
+    replaced = call.replace(update_fields=frozenset({"a"}))
+    assert replaced.get("update_fields") == frozenset({"a"}) and replaced.get("cls") is Note
+    replaced()
+    assert seen[-1] == (instance, (False, Note, False, False, "db", frozenset({"a"})),
+                        {"future_argument": 7})
+    assert call.get("update_fields") is None  # the original is unchanged
+
+
+def test_historical_models_are_told_apart() -> None:
+    from django.apps import apps
+    from django.db.migrations.state import ProjectState
+
+    from tests.search.searchapp.models import Person
+
+    state = ProjectState.from_apps(apps)
+    historical = state.apps.get_model("searchapp", "Person")
+    assert compat.is_historical(historical)
+    assert not compat.is_historical(Person)
+    # A historical model gets the blind-index column from its field list
+    # (one of each), not a second one from the searchable field.
+    names = [f.name for f in historical._meta.local_fields]
+    assert names.count("email_bidx") == 1
+    assert historical._meta.get_field("email").index_field is historical._meta.get_field(
+        "email_bidx")
 
 
 def test_direct_save_table_reads_raw_and_cls_as_django_passes_them_and_forwards_all(
@@ -226,6 +250,17 @@ def test_upsert_options_read_the_insert_query() -> None:
     assert compat.upsert_options(query.get_compiler("default")) == ([secret], [code])
     plain = InsertQuery(UuidItem)
     assert compat.upsert_options(plain.get_compiler("default")) is None
+
+
+def test_updated_fields_read_the_update_query() -> None:
+    from django.db.models.sql import UpdateQuery
+
+    secret = AutoItem._meta.get_field("secret")
+    name = AutoItem._meta.get_field("name")
+    query = UpdateQuery(AutoItem)
+    query.add_update_fields([(name, None, "x"), (secret, None, None)])
+    assert compat.updated_fields(query.get_compiler("default")) == [name, secret]
+    assert compat.updated_fields(InsertQuery(AutoItem).get_compiler("default")) is None
 
 
 class _Compiler:

@@ -6,6 +6,7 @@ give a clear error, never a crash or a silent short read."""
 from __future__ import annotations
 
 import random
+import struct
 
 import pytest
 
@@ -63,7 +64,8 @@ def test_sealed_bytes_came_from_high_memory(high_guest: Guest) -> None:
     """The ciphertext is read back from above 2 GiB, not from a wrapped address."""
     key, nonce, ad, text = bytes(32), bytes(24), b"x" * 10, b"y" * 1000
     sealed = high_guest.seal(key, nonce, ad, text)
-    start = high_guest.frame + 32 + len(ad)
+    # [count][4 words][key][ad] come first (guest/shim.c)
+    start = high_guest.frame + 4 + 16 + 32 + len(ad)
     assert high_guest._view[start:start + len(sealed)] == sealed
     assert high_guest._size > high_guest.frame + len(sealed)
 
@@ -85,7 +87,8 @@ def test_both_call_paths_above_2gib(high_guest_both_paths: Guest, guest: Guest) 
 
 def test_frame_ending_in_last_page_of_4gib() -> None:
     """Memory of exactly 4 GiB: the guest's size computation must not wrap to 0."""
-    guest = Guest(frame_offset=2**32 - 100, max_text_size=1000)
+    # count 4 + words 16 + key 32 + nonce 24 + mac 16 + text 10 = 102 bytes
+    guest = Guest(frame_offset=2**32 - 104, max_text_size=1000)
     key, nonce = bytes(range(32)), bytes(range(24))
     expected = Guest().seal(key, nonce, b"", b"0123456789")
     assert guest.seal(key, nonce, b"", b"0123456789") == expected
@@ -116,11 +119,24 @@ def test_frame_that_does_not_fit_below_4gib(guest: Guest) -> None:
 def test_guest_refuses_frames_outside_memory(guest: Guest) -> None:
     """The shim checks the frame itself: bad frames from the host are refused."""
     calls, frame = guest._calls, guest.frame
-    assert calls["mc_seal"](0, 0, 0) == -2            # below heap base: stack and data
-    assert calls["mc_open"](guest.heap_base - 1, 0, 0) == -2
-    assert calls["mc_seal"](0xFFFFFFF0, 0, 0) == -2    # past the end of memory
-    assert calls["mc_seal"](frame, 0xFFFFFFFF, 0xFFFFFFFF) == -2  # length overflow
-    assert calls["mc_open"](frame, 0, 0xFFFFFFFF - 60) == -2
+    for name in ("mc_seal", "mc_open", "mc_seal_text", "mc_open_text"):
+        assert calls[name](0) == -2                     # below heap base: stack and data
+        assert calls[name](guest.heap_base - 1) == -2
+        assert calls[name](0xFFFFFFFE) == -2            # past the end of memory
+        for words, expected in [
+            ((0xFFFFFFFF, 0xFFFFFFFF, 0, 0), -2),       # length overflow
+            ((0, 0xFFFFFFFF - 60, 0, 0), -2),
+            ((4, 0, 5, 0), -3),                          # header longer than the ad
+            ((32, 0, 17, 0), -3),                        # header over HEAD_MAX
+            ((0, 0, 0, 65), -3),                         # text prefix over PREFIX_MAX
+        ]:
+            guest._view[frame:frame + 20] = struct.pack("<5I", 1, *words)
+            assert calls[name](frame) == expected, (name, words)
+        # A count that runs past the end of memory (empty frames after it).
+        guest.wipe(frame, guest._size)
+        guest._view[frame:frame + 20] = struct.pack("<5I", 0xFFFFFFFF, 0, 0, 0, 0)
+        assert calls[name](frame) == -2
+        guest.wipe(frame, guest._size)
     assert calls["mc_blake2b"](frame, 64, 64, 0xFFFFFFFF) == -2
     assert calls["mc_blake2b"](frame, 0, 0, 0) == -3
     assert calls["mc_blake2b"](frame, 65, 0, 0) == -3

@@ -232,6 +232,10 @@ class Command(BaseCommand):
                 parts.append(f"null {s.null:,}")
             if s.retried:
                 parts.append(f"retried after concurrent write {s.retried:,}")
+            if s.index_stale or s.indexed:
+                index_word = {Mode.ROTATE: "rebuilt"}.get(report.mode, "to rebuild")
+                parts.append(f"blind indexes {index_word} {s.indexed:,} "
+                             f"(stale {s.index_stale:,})")
             keys = ", ".join(f"{k} {n:,}" for k, n in sorted(s.by_key.items()))
             self.stdout.write(f"  {s.label}: {', '.join(parts)}")
             if keys and (report.mode != Mode.ROTATE or verbosity >= 2):
@@ -247,6 +251,9 @@ class Command(BaseCommand):
             totals.append(f"{report.pending:,} not under first key")
         else:
             totals.append(f"{report.resealed:,} {done_word}")
+        if report.index_stale or report.indexed:
+            index_word = {Mode.ROTATE: "rebuilt"}.get(report.mode, "to rebuild")
+            totals.append(f"{report.indexed:,} blind indexes {index_word}")
         totals.append(f"{len(report.failures):,} failed")
         self.stdout.write(
             f"Total: {', '.join(totals)} in {report.elapsed:.1f} s ({rate})"
@@ -287,6 +294,14 @@ class Command(BaseCommand):
                     f"{_key_counts(report)}. Keep those keys in MCFIELDS_KEYS. With "
                     f"{report.primary_key_id} first in MCFIELDS_KEYS on every server, run "
                     "rotate_keys, then --check again.",
+                    returncode=1,
+                )
+            if report.index_stale:
+                raise CommandError(
+                    f"{report.index_stale:,} blind indexes of searchable fields are missing "
+                    f"or not under the first key {report.primary_key_id}{scope}: lookups "
+                    "would not find those rows once the other keys are removed. Run "
+                    "rotate_keys (it rebuilds them), then --check again.",
                     returncode=1,
                 )
             if verbosity >= 1:
