@@ -20,7 +20,7 @@ import base64
 import binascii
 from typing import Any, Protocol
 
-from .crypto import HEADER_SIZE, OVERHEAD, TEXT_PREFIX, VERSION, from_text, to_text
+from .crypto import HEADER_SIZE, OVERHEAD, TEXT_PREFIX, VERSION, Keyring, from_text, to_text
 from .exceptions import DecryptionError
 
 __all__ = ["BINARY", "STORAGES", "TEXT", "Storage", "storage_named"]
@@ -57,6 +57,14 @@ class Storage(Protocol):
     def db_param(self, db_value: Any, connection: Any) -> Any:
         """The query parameter for a column value."""
 
+    def seal(self, keyring: Keyring, plaintext: bytes, associated_data: bytes) -> str | bytes:
+        """The column value of ``plaintext`` sealed with ``associated_data``:
+        ``encode(keyring.seal(...))``, in one guest call where the form allows."""
+
+    def open(self, keyring: Keyring, db_value: Any, associated_data: bytes) -> bytes:
+        """The plaintext of a column value: ``keyring.open(decode(db_value), ...)``,
+        in one guest call where the form allows; ``DecryptionError`` as either."""
+
 
 class _Text:
     name = "text"
@@ -91,6 +99,20 @@ class _Text:
     def db_param(self, db_value: Any, connection: Any) -> Any:
         return db_value
 
+    def seal(self, keyring: Keyring, plaintext: bytes, associated_data: bytes) -> str:
+        # base64url encoded by the guest in the sealing call.
+        try:
+            return keyring.seal_text(plaintext, associated_data)
+        except BaseException:
+            del plaintext  # error reports print every frame's locals
+            raise
+
+    def open(self, keyring: Keyring, db_value: Any, associated_data: bytes) -> bytes:
+        if not isinstance(db_value, str):
+            raise DecryptionError("stored value is not text")
+        # Decoded (strictly: only what encode() writes) in the opening call.
+        return keyring.open_text(db_value, associated_data)
+
     def __repr__(self) -> str:
         return "<mcfields storage text>"
 
@@ -120,6 +142,16 @@ class _Binary:
 
     def db_param(self, db_value: Any, connection: Any) -> Any:
         return connection.Database.Binary(db_value)
+
+    def seal(self, keyring: Keyring, plaintext: bytes, associated_data: bytes) -> bytes:
+        try:
+            return keyring.seal(plaintext, associated_data)
+        except BaseException:
+            del plaintext  # error reports print every frame's locals
+            raise
+
+    def open(self, keyring: Keyring, db_value: Any, associated_data: bytes) -> bytes:
+        return keyring.open(self.decode(db_value), associated_data)
 
     def __repr__(self) -> str:
         return "<mcfields storage binary>"

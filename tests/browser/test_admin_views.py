@@ -562,13 +562,15 @@ def binary_opens(monkeypatch):
     from mcfields.crypto import Keyring
 
     opened: list[bytes] = []
-    real_open = Keyring.open
+    # Text columns open through open_text (base64url decoded in the guest).
+    for name in ("open", "open_text"):
+        real = getattr(Keyring, name)
 
-    def counting_open(self, envelope, context=b""):
-        opened.append(bytes(context))
-        return real_open(self, envelope, context)
+        def counting_open(self, stored, context=b"", _real=real):
+            opened.append(bytes(context))
+            return _real(self, stored, context)
 
-    monkeypatch.setattr(Keyring, "open", counting_open)
+        monkeypatch.setattr(Keyring, name, counting_open)
 
     def count(label: bytes = b"demo.Note.attachment") -> int:
         return sum(label in context for context in opened)

@@ -173,9 +173,10 @@ def test_pre_save_called_twice_seals_once(monkeypatch: pytest.MonkeyPatch) -> No
     """Django 6.0+ calls pre_save() in _save_table and again in the INSERT
     compiler: the second call must hand back the same envelope."""
     sealed: list[int] = []
-    real_seal = Keyring.seal
-    monkeypatch.setattr(Keyring, "seal",
-                        lambda self, *a: sealed.append(1) or real_seal(self, *a))
+    for name in ("seal", "seal_text"):  # text columns seal through seal_text
+        real = getattr(Keyring, name)
+        monkeypatch.setattr(Keyring, name,
+                            lambda self, *a, _real=real: sealed.append(1) or _real(self, *a))
     item = UuidItem(code="twice", secret="s", blob=b"b")
     field = UuidItem._meta.get_field("secret")
     first = field.pre_save(item, True)

@@ -205,6 +205,7 @@ def test_seal_when_the_guest_traps(demo: SimpleNamespace, monkeypatch: pytest.Mo
         raise GuestError("the guest trapped: injected")
 
     monkeypatch.setattr(get_guest(), "_seal_call", trap)
+    monkeypatch.setattr(get_guest(), "_seal_text_call", trap)  # the text form's export
     reports = render_all(lambda: demo.body.seal_for_pk(_plaintext(), "7"), GuestError)
     assert_guest_memory_clean()
     monkeypatch.undo()
@@ -285,6 +286,7 @@ def test_open_when_the_guest_traps(demo: SimpleNamespace, monkeypatch: pytest.Mo
         raise GuestError("the guest trapped: injected")
 
     monkeypatch.setattr(get_guest(), "_open_call", trap)
+    monkeypatch.setattr(get_guest(), "_open_text_call", trap)  # the text form's export
     reports = render_all(lambda: demo.body.open_for_pk(stored, "1"), GuestError)
     assert_guest_memory_clean()
     monkeypatch.undo()

@@ -23,13 +23,15 @@ pytestmark = pytest.mark.django_db
 def count_opens(monkeypatch):
     """Count calls to Keyring.open (every decryption goes through it)."""
     calls: list[bytes] = []
-    real_open = Keyring.open
+    # Text columns open through open_text (base64url decoded in the guest).
+    for name in ("open", "open_text"):
+        real = getattr(Keyring, name)
 
-    def counting_open(self, envelope, context=b""):
-        calls.append(context)
-        return real_open(self, envelope, context)
+        def counting_open(self, stored, context=b"", _real=real):
+            calls.append(context)
+            return _real(self, stored, context)
 
-    monkeypatch.setattr(Keyring, "open", counting_open)
+        monkeypatch.setattr(Keyring, name, counting_open)
     return calls
 
 

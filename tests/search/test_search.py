@@ -177,6 +177,7 @@ def test_loaded_row_saved_unchanged_keeps_its_index_and_opens_nothing(
     ring = get_keyring()
     calls = []
     monkeypatch.setattr(type(ring), "open", lambda *a, **k: calls.append(1))
+    monkeypatch.setattr(type(ring), "open_text", lambda *a, **k: calls.append(1))
     loaded.name = "renamed"
     loaded.save()
     assert calls == []

@@ -394,8 +394,10 @@ def test_refresh_from_db_opens_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
             "UPDATE writeapp_autoitem SET blob = (SELECT blob FROM writeapp_autoitem "
             "WHERE id = %s) WHERE id = %s", [other.pk, item.pk])
     opened = []
-    real_open = Keyring.open
-    monkeypatch.setattr(Keyring, "open", lambda self, *a: opened.append(1) or real_open(self, *a))
+    for name in ("open", "open_text"):
+        real = getattr(Keyring, name)
+        monkeypatch.setattr(Keyring, name,
+                            lambda self, *a, _real=real: opened.append(1) or _real(self, *a))
     item.refresh_from_db()
     assert opened == []
     assert item.secret == "a"
