@@ -287,13 +287,7 @@ class EncryptedField(PlaceholderHooks, models.Field):
         if value is None:
             return None
         try:
-            plaintext = self._to_bytes(value)
-            limit = conf.max_value_size()
-            if len(plaintext) > limit:
-                raise ValueTooLargeError(
-                    f"{self.model._meta.label}.{self.name}: value of {len(plaintext)} bytes "
-                    f"exceeds the maximum of {limit} bytes (MCFIELDS_MAX_VALUE_SIZE)"
-                )
+            plaintext = self.plaintext_for_seal(value)
             # (associated_data inlined: this runs on every save.)  The
             # storage form seals in one guest call (text: base64url too).
             return self.storage.seal(
@@ -303,6 +297,22 @@ class EncryptedField(PlaceholderHooks, models.Field):
             # Django's error reports print every frame's locals (with DEBUG
             # on, sensitive_variables is ignored): not the plaintext.
             value = plaintext = None
+            raise
+
+    def plaintext_for_seal(self, value: Any) -> bytes:
+        """The bytes sealed for ``value``: its plaintext encoding, within
+        ``MCFIELDS_MAX_VALUE_SIZE``."""
+        try:
+            plaintext = self._to_bytes(value)
+            limit = conf.max_value_size()
+            if len(plaintext) > limit:
+                raise ValueTooLargeError(
+                    f"{self.model._meta.label}.{self.name}: value of {len(plaintext)} bytes "
+                    f"exceeds the maximum of {limit} bytes (MCFIELDS_MAX_VALUE_SIZE)"
+                )
+            return plaintext
+        except BaseException:
+            value = plaintext = None  # error reports print every frame's locals
             raise
 
     def open_for_pk(self, value: Any, pk: Any) -> Any:

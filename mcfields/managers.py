@@ -31,12 +31,15 @@ from django.core.exceptions import FieldDoesNotExist, FieldError
 from django.db import NotSupportedError, connections, models
 from django.db.models.expressions import F, OrderBy
 
+from . import plaintext as codecs
 from . import preallocate
 from .compat import check_update_allowed, mark_for_write, pk_value_on_save
+from .conf import get_keyring
 from .exceptions import forget_locals_on_error
 from .fields import refuse_upsert
 from .lookups import resolve_encrypted_path
 from .saving import (
+    ForSave,
     insert_and_bind,
     is_encrypted,
     own_transaction,
@@ -95,6 +98,62 @@ def _refuse_pk_change(model: type[models.Model], kwargs: dict[str, Any]) -> None
             "no longer open. Copy each row instead (obj.pk = None; obj.save()) and delete "
             "the old one."
         )
+
+
+class presealed:  # noqa: N801 - used like a function, as a context manager
+    """Seal the plaintext values of ``objs`` (whose pks are known) in
+    batches before Django's ``bulk_create`` builds its INSERT.
+
+    Each value is sealed for its row as ``pre_save`` would seal it (size cap,
+    plaintext encoding, binding), but many per guest call; the instance holds
+    the ``ForSave`` during the INSERT (``pre_save`` passes it through), and
+    afterwards the written envelope behind its plaintext, as after a save.
+    If the INSERT fails, the plaintexts are put back.  Values that are not
+    plain (a loaded ``Sealed``, an expression) are left to ``pre_save``.
+    """
+
+    def __init__(self, fields: Sequence[Any], objs: Sequence[models.Model]) -> None:
+        self.fields = fields
+        self.objs = objs
+        self.done: list[tuple[models.Model, Any, Any, Any, Any]] = []
+
+    def __repr__(self) -> str:
+        return f"<mcfields presealed, {len(self.done)} values>"
+
+    @forget_locals_on_error
+    def __enter__(self) -> None:
+        ring = get_keyring()
+        immutable = codecs.IMMUTABLE
+        for field in self.fields:
+            attname, pk_attname = field.attname, field.pk_attname
+            rows, plaintexts, ads = [], [], []
+            for obj in self.objs:
+                value = obj.__dict__.get(attname)
+                pk = getattr(obj, pk_attname)
+                if value is None or pk is None or type(value) not in immutable:
+                    continue
+                plaintexts.append(field.plaintext_for_seal(value))
+                ads.append(field.associated_data(pk))
+                rows.append((obj, value, pk))
+            if not rows:
+                continue
+            stored = field.storage.seal_many(ring, plaintexts, ads)
+            plaintexts = []
+            index_field = field.index_field
+            for (obj, value, pk), db in zip(rows, stored, strict=True):
+                if index_field is not None:
+                    # The companion's pre_save cannot see a ForSave's plaintext.
+                    obj.__dict__[index_field.attname] = index_of(field, value)
+                obj.__dict__[attname] = ForSave(db)
+                self.done.append((obj, field, value, pk, db))
+
+    def __exit__(self, exc_type: Any, *exc: object) -> None:
+        for obj, field, value, pk, db in self.done:
+            if exc_type is None:
+                field.remember(obj, ForSave(db), pk, value)
+            else:
+                obj.__dict__[field.attname] = value
+        self.done = []
 
 
 class EncryptedQuerySet(models.QuerySet):
@@ -253,7 +312,10 @@ class EncryptedQuerySet(models.QuerySet):
                 else:
                     obj.pk = pk
         if not unbound:
-            return super().bulk_create(objs, **options)  # pre_save seals directly
+            # Every pk known: the values are sealed in batches (one guest
+            # call for many), and pre_save passes them through.
+            with presealed(fields, objs):
+                return super().bulk_create(objs, **options)
         if ignore_conflicts or update_conflicts:
             raise ValueError(
                 "bulk_create(ignore_conflicts/update_conflicts) cannot bind encrypted values "
@@ -266,10 +328,11 @@ class EncryptedQuerySet(models.QuerySet):
             # pks reserved first (PostgreSQL's sequence, SQLite's
             # sqlite_sequence), then one INSERT per batch that seals each
             # value for its row (no binding UPDATE).
-            created = preallocate.bulk_insert(
-                lambda: super(EncryptedQuerySet, self).bulk_create(objs, **options),
-                connection, meta, unbound,
-            )
+            def insert() -> list[models.Model]:
+                with presealed(fields, objs):  # the pks are reserved by now
+                    return super(EncryptedQuerySet, self).bulk_create(objs, **options)
+
+            created = preallocate.bulk_insert(insert, connection, meta, unbound)
             if created is not preallocate.FALLBACK:
                 return created
         if not connection.features.can_return_rows_from_bulk_insert:

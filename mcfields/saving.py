@@ -407,21 +407,29 @@ def insert_and_bind(
     with pending(instances):
         result = insert()
     attname = meta.pk.attname
+    pks = [getattr(instance, attname) for instance in instances]
+    if None in pks:
+        raise DatabaseError(
+            f"{meta.label}: the database returned no primary key, so mcfields cannot "
+            "bind the encrypted values to the new row"
+        )
+    if len(instances) > 1:
+        # Many rows (bulk_create): plain values sealed in batches, many
+        # per guest call; pre_save-like handling for the rest below.
+        batched = _seal_batches(fields, pks, values)
+    else:
+        batched = {}
     rows = []
-    for instance, row_values in zip(instances, values, strict=True):
-        pk = getattr(instance, attname)
-        if pk is None:
-            raise DatabaseError(
-                f"{meta.label}: the database returned no primary key, so mcfields cannot "
-                "bind the encrypted values to the new row"
-            )
+    for i, (instance, row_values, pk) in enumerate(zip(instances, values, pks, strict=True)):
         sealed: list[ForSave | None] = []
         for f in fields:
             value = row_values.get(f.attname)
             if value is None or value is _MISSING:
                 sealed.append(None)
                 continue
-            for_save = f.to_save(value, pk)
+            for_save = batched.get((f, i))
+            if for_save is None:
+                for_save = f.to_save(value, pk)
             if type(value) is not Sealed:
                 # Remember the envelope so a later save does not seal again.
                 f.remember(instance, for_save, pk, value)
@@ -429,6 +437,31 @@ def insert_and_bind(
         rows.append(({meta.model: pk}, sealed))
     write_sealed(using, fields, rows)
     return result
+
+
+@forget_locals_on_error
+def _seal_batches(fields: Sequence[Any], pks: Sequence[Any],
+                  values: Sequence[dict[str, Any]]) -> dict[tuple[Any, int], ForSave]:
+    """The plain values of ``values`` (one dict per row) sealed for their
+    rows' ``pks``, field by field, through ``Storage.seal_many``."""
+    from .conf import get_keyring
+    from .plaintext import IMMUTABLE
+
+    ring = get_keyring()
+    found: dict[tuple[Any, int], ForSave] = {}
+    for f in fields:
+        at, plaintexts, ads = [], [], []
+        for i, (row_values, pk) in enumerate(zip(values, pks, strict=True)):
+            value = row_values.get(f.attname)
+            if value is None or type(value) not in IMMUTABLE:
+                continue  # None, _MISSING, a Sealed, a mutable value: to_save
+            plaintexts.append(f.plaintext_for_seal(value))
+            ads.append(f.associated_data(pk))
+            at.append(i)
+        if at:
+            for i, db in zip(at, f.storage.seal_many(ring, plaintexts, ads), strict=True):
+                found[(f, i)] = ForSave(db)
+    return found
 
 
 # -- model hooks ----------------------------------------------------------------

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+from collections.abc import Sequence
 from typing import Any, Protocol
 
 from .crypto import HEADER_SIZE, OVERHEAD, TEXT_PREFIX, VERSION, Keyring, from_text, to_text
@@ -60,6 +61,10 @@ class Storage(Protocol):
     def seal(self, keyring: Keyring, plaintext: bytes, associated_data: bytes) -> str | bytes:
         """The column value of ``plaintext`` sealed with ``associated_data``:
         ``encode(keyring.seal(...))``, in one guest call where the form allows."""
+
+    def seal_many(self, keyring: Keyring, plaintexts: Sequence[bytes],
+                  associated_data: Sequence[bytes]) -> list[str] | list[bytes]:
+        """:meth:`seal` of many values, in as few guest calls as their size allows."""
 
     def open(self, keyring: Keyring, db_value: Any, associated_data: bytes) -> bytes:
         """The plaintext of a column value: ``keyring.open(decode(db_value), ...)``,
@@ -107,6 +112,14 @@ class _Text:
             del plaintext  # error reports print every frame's locals
             raise
 
+    def seal_many(self, keyring: Keyring, plaintexts: Sequence[bytes],
+                  associated_data: Sequence[bytes]) -> list[str]:
+        try:
+            return keyring.seal_many_text(plaintexts, associated_data)
+        except BaseException:
+            del plaintexts  # error reports print every frame's locals
+            raise
+
     def open(self, keyring: Keyring, db_value: Any, associated_data: bytes) -> bytes:
         if not isinstance(db_value, str):
             raise DecryptionError("stored value is not text")
@@ -148,6 +161,14 @@ class _Binary:
             return keyring.seal(plaintext, associated_data)
         except BaseException:
             del plaintext  # error reports print every frame's locals
+            raise
+
+    def seal_many(self, keyring: Keyring, plaintexts: Sequence[bytes],
+                  associated_data: Sequence[bytes]) -> list[bytes]:
+        try:
+            return keyring.seal_many(plaintexts, associated_data)
+        except BaseException:
+            del plaintexts  # error reports print every frame's locals
             raise
 
     def open(self, keyring: Keyring, db_value: Any, associated_data: bytes) -> bytes:
