@@ -87,16 +87,8 @@ class SaveTableCall:
 
     def __call__(self, **changes: Any) -> Any:
         """Run Django's ``_save_table`` with these arguments (and ``changes``)."""
-        if not changes:
-            return self.original(self.instance, *self.args, **self.kwargs)
-        args, kwargs = list(self.args), dict(self.kwargs)
-        for name, value in changes.items():
-            index = _POSITION[name]
-            if index < len(args):
-                args[index] = value
-            else:
-                kwargs[name] = value
-        return self.original(self.instance, *args, **kwargs)
+        call = self.replace(**changes) if changes else self
+        return call.original(call.instance, *call.args, **call.kwargs)
 
 
 def install_model_hooks(

@@ -71,8 +71,34 @@ class Storage(Protocol):
         in one guest call where the form allows; ``DecryptionError`` as either."""
 
 
-class _Text:
+class _Sealing:
+    """``seal``/``seal_many`` through the keyring methods of a storage form."""
+
+    #: The ``Keyring`` methods that seal one value, and many, in this form.
+    keyring_seal: str
+    keyring_seal_many: str
+
+    def seal(self, keyring: Keyring, plaintext: bytes, associated_data: bytes) -> Any:
+        try:
+            return getattr(keyring, self.keyring_seal)(plaintext, associated_data)
+        except BaseException:
+            del plaintext  # error reports print every frame's locals
+            raise
+
+    def seal_many(self, keyring: Keyring, plaintexts: Sequence[bytes],
+                  associated_data: Sequence[bytes]) -> Any:
+        try:
+            return getattr(keyring, self.keyring_seal_many)(plaintexts, associated_data)
+        except BaseException:
+            del plaintexts  # error reports print every frame's locals
+            raise
+
+
+class _Text(_Sealing):
     name = "text"
+    # base64url encoded by the guest in the sealing call.
+    keyring_seal = "seal_text"
+    keyring_seal_many = "seal_many_text"
     internal_type = "TextField"
     placeholder = ""
 
@@ -104,22 +130,6 @@ class _Text:
     def db_param(self, db_value: Any, connection: Any) -> Any:
         return db_value
 
-    def seal(self, keyring: Keyring, plaintext: bytes, associated_data: bytes) -> str:
-        # base64url encoded by the guest in the sealing call.
-        try:
-            return keyring.seal_text(plaintext, associated_data)
-        except BaseException:
-            del plaintext  # error reports print every frame's locals
-            raise
-
-    def seal_many(self, keyring: Keyring, plaintexts: Sequence[bytes],
-                  associated_data: Sequence[bytes]) -> list[str]:
-        try:
-            return keyring.seal_many_text(plaintexts, associated_data)
-        except BaseException:
-            del plaintexts  # error reports print every frame's locals
-            raise
-
     def open(self, keyring: Keyring, db_value: Any, associated_data: bytes) -> bytes:
         if not isinstance(db_value, str):
             raise DecryptionError("stored value is not text")
@@ -130,8 +140,10 @@ class _Text:
         return "<mcfields storage text>"
 
 
-class _Binary:
+class _Binary(_Sealing):
     name = "binary"
+    keyring_seal = "seal"
+    keyring_seal_many = "seal_many"
     internal_type = "BinaryField"
     placeholder = b""
 
@@ -155,21 +167,6 @@ class _Binary:
 
     def db_param(self, db_value: Any, connection: Any) -> Any:
         return connection.Database.Binary(db_value)
-
-    def seal(self, keyring: Keyring, plaintext: bytes, associated_data: bytes) -> bytes:
-        try:
-            return keyring.seal(plaintext, associated_data)
-        except BaseException:
-            del plaintext  # error reports print every frame's locals
-            raise
-
-    def seal_many(self, keyring: Keyring, plaintexts: Sequence[bytes],
-                  associated_data: Sequence[bytes]) -> list[bytes]:
-        try:
-            return keyring.seal_many(plaintexts, associated_data)
-        except BaseException:
-            del plaintexts  # error reports print every frame's locals
-            raise
 
     def open(self, keyring: Keyring, db_value: Any, associated_data: bytes) -> bytes:
         return keyring.open(self.decode(db_value), associated_data)
