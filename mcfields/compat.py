@@ -50,7 +50,16 @@ DJANGO_VERSION: tuple[int, int] = django.VERSION[:2]
 SAVE_TABLE_PARAMETERS = ("raw", "cls", "force_insert", "force_update", "using",
                          "update_fields")
 _POSITION = {name: index for index, name in enumerate(SAVE_TABLE_PARAMETERS)}
-_RAW, _CLS = _POSITION["raw"], _POSITION["cls"]
+#: Django's defaults of the parameters that are not flags.
+_NOT_FLAGS = ("cls", "using", "update_fields")
+
+
+def _argument(args: tuple[Any, ...], kwargs: dict[str, Any], name: str) -> Any:
+    """Parameter ``name`` of a ``_save_table`` call, positional or keyword."""
+    index = _POSITION[name]
+    if index < len(args):
+        return args[index]
+    return kwargs.get(name, None if name in _NOT_FLAGS else False)
 
 
 class SaveTableCall:
@@ -68,11 +77,7 @@ class SaveTableCall:
         self.kwargs = kwargs
 
     def get(self, name: str) -> Any:
-        index = _POSITION[name]
-        if index < len(self.args):
-            return self.args[index]
-        return self.kwargs.get(name, None if name in ("cls", "using", "update_fields")
-                               else False)
+        return _argument(self.args, self.kwargs, name)
 
     def replace(self, **changes: Any) -> SaveTableCall:
         """The same call with some arguments changed."""
@@ -96,12 +101,13 @@ def install_model_hooks(
     save_table: Callable[[SaveTableCall], Any],
     from_db: Callable[[models.Model], None],
     refresh_from_db: Callable[[Callable[[], Any]], Any],
-    save_table_direct: Callable[[models.Model, Any, Any], bool] | None = None,
+    save_table_direct: Callable[[models.Model, Any, Any, Any], bool] | None = None,
 ) -> None:
     """Hook a model class (once; subclasses inherit the hooks).
 
     * ``save_table(call)`` replaces ``_save_table`` and runs ``call()`` to
-      do Django's work.  When ``save_table_direct(instance, cls, raw)``
+      do Django's work.  When ``save_table_direct(instance, cls, raw,
+      update_fields)``
       says so, Django's ``_save_table`` runs directly instead (no
       ``SaveTableCall``: this runs once per table of every save).
     * ``from_db(instance)`` runs after ``Model.from_db`` built an instance
@@ -114,12 +120,11 @@ def install_model_hooks(
         original_save_table = current
 
         def _save_table(self: models.Model, *args: Any, **kwargs: Any) -> Any:
-            if save_table_direct is not None:
-                count = len(args)
-                raw = args[_RAW] if count > _RAW else kwargs.get("raw", False)
-                cls = args[_CLS] if count > _CLS else kwargs.get("cls")
-                if save_table_direct(self, cls, raw):
-                    return original_save_table(self, *args, **kwargs)
+            if save_table_direct is not None and save_table_direct(
+                self, _argument(args, kwargs, "cls"), _argument(args, kwargs, "raw"),
+                _argument(args, kwargs, "update_fields"),
+            ):
+                return original_save_table(self, *args, **kwargs)
             return save_table(SaveTableCall(original_save_table, self, args, kwargs))
 
         _save_table._mcfields_wrapper = True  # type: ignore[attr-defined]

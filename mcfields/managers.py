@@ -31,18 +31,16 @@ from django.core.exceptions import FieldDoesNotExist, FieldError
 from django.db import NotSupportedError, connections, models
 from django.db.models.expressions import F, OrderBy
 
-from . import plaintext as codecs
 from . import preallocate
 from .compat import check_update_allowed, mark_for_write, pk_value_on_save
-from .conf import get_keyring
 from .exceptions import forget_locals_on_error
 from .fields import refuse_upsert
 from .lookups import resolve_encrypted_path
 from .saving import (
-    ForSave,
     insert_and_bind,
     is_encrypted,
     own_transaction,
+    seal_batches,
     table_pks,
     take_write_lock,
     write_sealed,
@@ -122,35 +120,22 @@ class presealed:  # noqa: N801 - used like a function, as a context manager
 
     @forget_locals_on_error
     def __enter__(self) -> None:
-        ring = get_keyring()
-        immutable = codecs.IMMUTABLE
-        for field in self.fields:
-            attname, pk_attname = field.attname, field.pk_attname
-            rows, plaintexts, ads = [], [], []
-            for obj in self.objs:
-                value = obj.__dict__.get(attname)
-                pk = getattr(obj, pk_attname)
-                if value is None or pk is None or type(value) not in immutable:
-                    continue
-                plaintexts.append(field.plaintext_for_seal(value))
-                ads.append(field.associated_data(pk))
-                rows.append((obj, value, pk))
-            if not rows:
-                continue
-            stored = field.storage.seal_many(ring, plaintexts, ads)
-            plaintexts = []
-            index_field = field.index_field
-            for (obj, value, pk), db in zip(rows, stored, strict=True):
-                if index_field is not None:
-                    # The companion's pre_save cannot see a ForSave's plaintext.
-                    obj.__dict__[index_field.attname] = index_of(field, value)
-                obj.__dict__[attname] = ForSave(db)
-                self.done.append((obj, field, value, pk, db))
+        objs = self.objs
+        pks = [obj.pk for obj in objs]  # bulk_create: one table, one pk per row
+        batched = seal_batches(self.fields, pks, [obj.__dict__ for obj in objs])
+        for (field, i), for_save in batched.items():
+            obj = objs[i]
+            value = obj.__dict__[field.attname]
+            if field.index_field is not None:
+                # The companion's pre_save cannot see a ForSave's plaintext.
+                obj.__dict__[field.index_field.attname] = index_of(field, value)
+            obj.__dict__[field.attname] = for_save
+            self.done.append((obj, field, value, pks[i], for_save))
 
     def __exit__(self, exc_type: Any, *exc: object) -> None:
-        for obj, field, value, pk, db in self.done:
+        for obj, field, value, pk, for_save in self.done:
             if exc_type is None:
-                field.remember(obj, ForSave(db), pk, value)
+                field.remember(obj, for_save, pk, value)
             else:
                 obj.__dict__[field.attname] = value
         self.done = []

@@ -49,7 +49,7 @@ from .sealed import Sealed
 
 __all__ = [
     "ForSave", "insert_and_bind", "install", "is_pending", "own_transaction", "row_columns",
-    "searchable_columns", "table_columns",
+    "seal_batches", "searchable_columns", "table_columns",
     "pending",
     "table_pks", "take_write_lock", "write_sealed",
 ]
@@ -288,18 +288,19 @@ def take_write_lock(using: str, model: type[models.Model]) -> None:
 # -- the _save_table wrapper ----------------------------------------------------------
 
 
-def _save_table_direct(instance: models.Model, cls: Any, raw: Any) -> bool:
+def _save_table_direct(instance: models.Model, cls: Any, raw: Any, update_fields: Any) -> bool:
     """Whether Django's ``_save_table`` can run for this table unchanged:
-    not a raw save, and the table has no encrypted column, or it has no
-    searchable one and the pk is already known (``pre_save`` then seals
-    directly).  The common case of
-    every save, decided without building a ``SaveTableCall``."""
+    not a raw save, and the table has no encrypted column, or its pk is
+    already known (``pre_save`` then seals directly) and no
+    ``update_fields`` leaves out a blind index (:func:`_with_indexes`).
+    The common case of every save, decided without building a
+    ``SaveTableCall``."""
     if raw or cls is None:
         return False
     if not table_columns(cls):
         return True
-    if searchable_columns(cls):
-        return False  # update_fields may need its blind indexes (_with_indexes)
+    if update_fields and searchable_columns(cls):
+        return False
     return getattr(instance, cls._meta.pk.attname) is not None
 
 _MISSING = object()
@@ -416,7 +417,7 @@ def insert_and_bind(
     if len(instances) > 1:
         # Many rows (bulk_create): plain values sealed in batches, many
         # per guest call; pre_save-like handling for the rest below.
-        batched = _seal_batches(fields, pks, values)
+        batched = seal_batches(fields, pks, values)
     else:
         batched = {}
     rows = []
@@ -440,10 +441,13 @@ def insert_and_bind(
 
 
 @forget_locals_on_error
-def _seal_batches(fields: Sequence[Any], pks: Sequence[Any],
-                  values: Sequence[dict[str, Any]]) -> dict[tuple[Any, int], ForSave]:
-    """The plain values of ``values`` (one dict per row) sealed for their
-    rows' ``pks``, field by field, through ``Storage.seal_many``."""
+def seal_batches(fields: Sequence[Any], pks: Sequence[Any],
+                 values: Sequence[Mapping[str, Any]]) -> dict[tuple[Any, int], ForSave]:
+    """The plain values of ``values`` (one mapping by attname per row, e.g.
+    an instance's ``__dict__``) sealed for their rows' ``pks``, field by
+    field, through ``Storage.seal_many``: keyed by (field, row index).
+    Values that are not plain (None, a loaded ``Sealed``, a mutable value,
+    an expression) are left out, for ``to_save``/``pre_save``."""
     from .conf import get_keyring
     from .plaintext import IMMUTABLE
 

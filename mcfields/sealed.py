@@ -136,16 +136,9 @@ class Sealed:
         assigned by hand, the instance's pk (which binds it)."""
         plaintext = self._plain
         if plaintext is NOTHING:
-            # reveal() and bind() inlined: this runs on every first read.
-            pk = self._pk
-            if pk is UNBOUND:
-                pk = getattr(instance, field.pk_attname)
-                if pk is None:
-                    raise TypeError("this Sealed value does not know its row; open it with "
-                                    "sealed.open(pk)")
-                self._pk = pk
-            source = self.field if self.field is not None else field
-            plaintext = self._keep(source.open_for_pk(self, pk))
+            if self._pk is UNBOUND:
+                self.bind(getattr(instance, field.pk_attname))
+            plaintext = self.reveal(field)
         return plaintext
 
     def claim(self, pk: Any, field: Any = None) -> Any:

@@ -33,7 +33,7 @@ from django.db.models.lookups import Lookup
 from . import conf
 from .crypto import INDEX_TEXT_SIZE, ColumnIndex, column_info
 from .saving import ForSave
-from .sealed import NOTHING, Sealed
+from .sealed import Sealed
 
 __all__ = [
     "CASE_INSENSITIVE", "INDEX_SUFFIX", "NORMALIZERS", "SEARCHABLE_CODECS", "BlindExact",
@@ -139,21 +139,17 @@ def index_for_instance(field: Any, instance: models.Model, stored: Any) -> Any:
         return None
     try:
         if type(value) is Sealed:
-            plain = value.peek()
-            if plain is NOTHING:
-                if value.field is field and value.is_bound and column_index(field).is_current(
-                    stored
-                ) and value.row_pk == getattr(instance, field.pk_attname):
-                    return stored
-                if not value.is_bound:
-                    value.bind(getattr(instance, field.pk_attname))
-                plain = value.reveal(field)
-            return index_of(field, plain)
+            loaded_here = (value.field is field and value.is_bound
+                           and value.row_pk == getattr(instance, field.pk_attname))
+            if (not value.is_open and loaded_here
+                    and column_index(field).is_current(stored)):
+                return stored  # this row's untouched value: nothing to open
+            return index_of(field, value.read(field, instance))
         if type(value) is not ForSave and not hasattr(value, "resolve_expression"):
             return index_of(field, value)
         return stored
     except BaseException:
-        value = plain = data = None  # not in the frames of an error report
+        value = data = None  # not in the frames of an error report
         raise
 
 

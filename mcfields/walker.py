@@ -41,6 +41,7 @@ from django.db.models import ExpressionWrapper, F
 from .binding import pk_text, pk_value_type
 from .contract import EncryptedColumn
 from .exceptions import MCFieldsError
+from .search import column_index, index_of
 from .storage import Storage
 
 __all__ = [
@@ -466,8 +467,6 @@ class Walker:
         """The blind index to write next to the value that will be stored
         (``new``, or ``raw`` when it stays), or KEEP when ``stored`` is
         current.  Without writing, stale indexes are counted, nothing opened."""
-        from .search import column_index, index_of
-
         fld = column.field
         if column_index(fld).is_current(stored):
             return KEEP

@@ -718,11 +718,11 @@ class Guest:
                 raise
             finally:
                 self._zero(text_at, end)
-
-        # -- many values per call ----------------------------------------------
         except BaseException:
             key = None  # error reports print every frame's locals
             raise
+
+    # -- many values per call ----------------------------------------------
 
     def seal_many(self, key: bytes, header: bytes, items: list[tuple[bytes, bytes]],
                   nonces: bytes, text_prefix: bytes | None = None) -> list[bytes] | list[str]:

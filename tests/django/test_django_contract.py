@@ -87,10 +87,10 @@ def test_historical_models_are_told_apart() -> None:
 def test_direct_save_table_reads_raw_and_cls_as_django_passes_them_and_forwards_all(
 ) -> None:
     """``install_model_hooks(save_table_direct=...)``: the wrapper reads
-    ``raw`` and ``cls`` from Django's real call (positional today, keywords
+    ``raw``, ``cls`` and ``update_fields`` from Django's real call (positional today, keywords
     tolerated) and, when told to, runs Django's method with every argument
     unchanged."""
-    asked: list[tuple[Any, Any, Any]] = []
+    asked: list[tuple[Any, Any, Any, Any]] = []
     forwarded: list[tuple[Any, ...]] = []
 
     class Base:
@@ -108,8 +108,8 @@ def test_direct_save_table_reads_raw_and_cls_as_django_passes_them_and_forwards_
     class Hooked(Base):
         pass
 
-    def direct(instance: Any, cls: Any, raw: Any) -> bool:
-        asked.append((instance, cls, raw))
+    def direct(instance: Any, cls: Any, raw: Any, update_fields: Any) -> bool:
+        asked.append((instance, cls, raw, update_fields))
         return True
 
     compat.install_model_hooks(Hooked, save_table=lambda call: "mcfields",  # type: ignore[arg-type]
@@ -119,12 +119,16 @@ def test_direct_save_table_reads_raw_and_cls_as_django_passes_them_and_forwards_
     obj = Hooked()
     assert obj._save_table(False, Note, False, False, "db", None, later=1) == "django"
     assert obj._save_table(raw=True, cls=Note, using="x") == "django"
-    assert asked == [(obj, Note, False), (obj, Note, True)]
+    assert obj._save_table(False, Note, update_fields={"a"}) == "django"
+    assert asked == [(obj, Note, False, None), (obj, Note, True, None),
+                     (obj, Note, False, {"a"})]
     assert forwarded == [((False, Note, False, False, "db", None), {"later": 1}),
-                         ((), {"raw": True, "cls": Note, "using": "x"})]
+                         ((), {"raw": True, "cls": Note, "using": "x"}),
+                         ((False, Note), {"update_fields": {"a"}})]
     # Django itself calls _save_table positionally, with raw and cls first.
     params = list(inspect.signature(models.Model._save_table).parameters)
     assert params[1:3] == ["raw", "cls"]
+    assert "update_fields" in params
 
 
 def test_hooks_wrap_django_and_keep_its_methods_reachable() -> None:
