@@ -9,7 +9,12 @@ Contenders (``bench/benchapp/models.py``), each with both pk kinds: a plain
 ``TextField`` and a plain ``BinaryField``; mcfields' ``EncryptedTextField``
 and ``EncryptedBinaryField``; django-fernet-encrypted-fields' and
 django-tink-fields' ``EncryptedTextField`` (tink with an XChaCha20-Poly1305
-keyset, the AEAD mcfields uses).  Every round runs every contender once, in
+keyset, the AEAD mcfields uses).  A last contender is the floor of the
+architecture, not a product: ``CryptoOnlyField`` seals and opens with
+mcfields' own keyring in the two hooks the peers use (``get_db_prep_value``,
+``from_db_value``), with fixed associated data, so no binding to the row,
+no lazy opening and no checks; the report prints each mcfields contender
+against it and it against tink.  Every round runs every contender once, in
 turn, in one process, so a burst of load from other processes hits them
 alike; the ratios are taken within each round (mcfields against the plain
 field of the same kind and pk kind, and against each peer with the same pk
@@ -61,9 +66,14 @@ CONTENDERS = [
     ("fernet text", "FernetUUIDNote", "text", "uuid"),
     ("tink text", "TinkNote", "text", "auto"),
     ("tink text", "TinkUUIDNote", "text", "uuid"),
+    ("floor text", "FloorNote", "text", "auto"),
+    ("floor text", "FloorUUIDNote", "text", "uuid"),
 ]
 PK_NAMES = {"auto": "BigAutoField pk", "uuid": "UUID pk"}
 PEERS = ("fernet text", "tink text")
+#: Not a bar: mcfields' crypto in a peer's two hooks, without binding
+#: (benchapp.models.CryptoOnlyField), the least this architecture costs.
+FLOOR = "floor text"
 BAR_PLAIN = 1.3
 BAR_BULK = 1.5
 
@@ -294,6 +304,24 @@ def report(args, engine, mode, size, contenders, results) -> bool:
             ok &= faster
             line.append(f"{spread(vs)} {peer.split()[0]} (< 1x: "
                         f"{'met' if faster else 'MISSED'})")
+        floor_name = name_of(FLOOR, pk)
+        if floor_name in results:
+            vs = [r["total"] / f["total"]
+                  for r, f in zip(rounds, results[floor_name], strict=True)]
+            line.append(f"{spread(vs)} floor (info)")
+        print("; ".join(line))
+    for label, _, kind, pk in contenders:
+        if label != FLOOR:
+            continue
+        rounds = results[name_of(label, pk)]
+        plain = results[name_of(f"plain {kind}", pk)]
+        line = [f"  {name_of(label, pk)} (info): "
+                f"{spread([r['total'] / p['total'] for r, p in zip(rounds, plain, strict=True)])} "
+                f"plain {kind}"]
+        tink = results.get(name_of("tink text", pk))
+        if tink is not None:
+            vs = [r["total"] / t["total"] for r, t in zip(rounds, tink, strict=True)]
+            line.append(f"{spread(vs)} tink")
         print("; ".join(line))
     return ok
 

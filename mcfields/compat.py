@@ -65,9 +65,13 @@ def _argument(args: tuple[Any, ...], kwargs: dict[str, Any], name: str) -> Any:
 class SaveTableCall:
     """One call of ``Model._save_table``: the arguments as Django passed them
     (positionally today), read by name, forwarded unchanged but for what
-    mcfields changes on purpose."""
+    mcfields changes on purpose.
 
-    __slots__ = ("original", "instance", "args", "kwargs")
+    The arguments mcfields reads are parsed once, into attributes: this
+    runs once per table of every save."""
+
+    __slots__ = ("original", "instance", "args", "kwargs",
+                 "raw", "cls", "force_update", "using", "update_fields")
 
     def __init__(self, original: Callable[..., Any], instance: models.Model,
                  args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
@@ -75,6 +79,16 @@ class SaveTableCall:
         self.instance = instance
         self.args = args
         self.kwargs = kwargs
+        if len(args) >= _FIRST_UNREAD:
+            # Django's own call: all positional.
+            self.raw, self.cls, _, self.force_update, self.using, self.update_fields = (
+                args[:_FIRST_UNREAD])
+        else:
+            self.raw = _argument(args, kwargs, "raw")
+            self.cls = _argument(args, kwargs, "cls")
+            self.force_update = _argument(args, kwargs, "force_update")
+            self.using = _argument(args, kwargs, "using")
+            self.update_fields = _argument(args, kwargs, "update_fields")
 
     def get(self, name: str) -> Any:
         return _argument(self.args, self.kwargs, name)
@@ -94,6 +108,19 @@ class SaveTableCall:
         """Run Django's ``_save_table`` with these arguments (and ``changes``)."""
         call = self.replace(**changes) if changes else self
         return call.original(call.instance, *call.args, **call.kwargs)
+
+    def insert(self) -> Any:
+        """Run Django's ``_save_table`` with ``force_insert=True`` (a pk
+        chosen before the INSERT: Django would otherwise try an UPDATE)."""
+        args = self.args
+        if len(args) > _FORCE_INSERT:
+            return self.original(self.instance, *args[:_FORCE_INSERT], True,
+                                 *args[_FORCE_INSERT + 1:], **self.kwargs)
+        return self(force_insert=True)
+
+
+_FIRST_UNREAD = len(SAVE_TABLE_PARAMETERS)
+_FORCE_INSERT = _POSITION["force_insert"]
 
 
 def install_model_hooks(
@@ -120,12 +147,12 @@ def install_model_hooks(
         original_save_table = current
 
         def _save_table(self: models.Model, *args: Any, **kwargs: Any) -> Any:
+            call = SaveTableCall(original_save_table, self, args, kwargs)
             if save_table_direct is not None and save_table_direct(
-                self, _argument(args, kwargs, "cls"), _argument(args, kwargs, "raw"),
-                _argument(args, kwargs, "update_fields"),
+                self, call.cls, call.raw, call.update_fields,
             ):
                 return original_save_table(self, *args, **kwargs)
-            return save_table(SaveTableCall(original_save_table, self, args, kwargs))
+            return save_table(call)
 
         _save_table._mcfields_wrapper = True  # type: ignore[attr-defined]
         _save_table.__wrapped__ = original_save_table  # type: ignore[attr-defined]

@@ -128,8 +128,7 @@ def insert(call: SaveTableCall, meta: Any, connection: Any) -> Any:
         pk = _sqlite_take(connection, meta)
         setattr(instance, attname, pk)
         try:
-            # force_insert: Django would otherwise try an UPDATE first.
-            return call(force_insert=True)
+            return call.insert()
         except IntegrityError:
             setattr(instance, attname, None)
             if not _taken(connection, meta, pk):
@@ -407,8 +406,8 @@ def _insert_postgresql(call: SaveTableCall, meta: Any, connection: Any) -> Any:
         setattr(instance, attname, pk)
         try:
             if guarded:
-                return _in_savepoint(connection, lambda: call(force_insert=True))
-            return call(force_insert=True)
+                return _in_savepoint(connection, call.insert)
+            return call.insert()
         except IntegrityError:
             setattr(instance, attname, None)
             if not _any_taken(connection, meta, [pk]):

@@ -311,12 +311,12 @@ def _save_table(call: SaveTableCall) -> Any:
     """``Model._save_table`` for a model with encrypted fields (see the module
     docstring): seal directly when the pk is known before the INSERT, else
     pre-allocate the pk (SQLite, PostgreSQL) or insert and bind in one transaction."""
-    cls = call.get("cls")
+    cls = call.cls
     fields = table_columns(cls) if cls is not None else ()
     if not fields:
         return call()
     self = call.instance
-    raw = call.get("raw")
+    raw = call.raw
     meta = cls._meta
     indexed = searchable_columns(cls)
     if indexed:
@@ -331,9 +331,9 @@ def _save_table(call: SaveTableCall) -> Any:
             setattr(self, pk_attname, pk)
     if pk is not None and not raw:
         return call()  # pre_save seals directly
-    using = call.get("using")
-    update_fields = call.get("update_fields")
-    if pk is None and not raw and not call.get("force_update") and not update_fields:
+    using = call.using
+    update_fields = call.update_fields
+    if pk is None and not raw and not call.force_update and not update_fields:
         connection = connections[using]
         if preallocate.applies(connection, meta):
             result = preallocate.insert(call, meta, connection)
@@ -380,7 +380,7 @@ def _save_table(call: SaveTableCall) -> Any:
 def _with_indexes(call: SaveTableCall, indexed: Sequence[Any]) -> SaveTableCall:
     """``save(update_fields=[...])`` naming a searchable field also writes
     its blind index, which Django would otherwise leave out."""
-    update_fields = call.get("update_fields")
+    update_fields = call.update_fields
     if not update_fields:
         return call
     named = set(update_fields)

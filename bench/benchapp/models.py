@@ -1,7 +1,8 @@
 """Models for the benchmarks.
 
 ORM benchmark (bench/orm_bench.py): one ``body`` column stored plain, sealed
-by mcfields, by django-fernet-encrypted-fields and by django-tink-fields;
+by mcfields, by django-fernet-encrypted-fields and by django-tink-fields,
+and by ``CryptoOnlyField`` (the floor: mcfields' crypto without binding);
 each with a database-assigned pk (BigAutoField, the project default) and
 with a UUID pk.
 
@@ -23,6 +24,7 @@ from mcfields import (
     EncryptedEmailField,
     EncryptedManager,
     EncryptedTextField,
+    conf,
 )
 
 
@@ -93,6 +95,35 @@ class TinkNote(_Note):
 
 class TinkUUIDNote(_UUIDNote):
     body = TinkTextField()
+
+
+class CryptoOnlyField(models.TextField):
+    """The least this architecture can do per value, for the ORM benchmark's
+    floor: mcfields' own ``Keyring.seal_text``/``open_text`` (the same guest
+    calls and stored text as ``EncryptedTextField``) in the two hooks a peer
+    uses, ``get_db_prep_value`` and ``from_db_value``.  Fixed associated
+    data: no binding to the row, no lazy opening, no checks.  Not a field
+    to use: every row's value would open in every other row."""
+
+    _AD = b"benchapp.floor"
+
+    def get_db_prep_value(self, value, connection, prepared=False):
+        if value is None:
+            return None
+        return conf.get_keyring().seal_text(value.encode(), self._AD)
+
+    def from_db_value(self, value, expression, connection):
+        if value is None:
+            return None
+        return conf.get_keyring().open_text(value, self._AD).decode()
+
+
+class FloorNote(_Note):
+    body = CryptoOnlyField()
+
+
+class FloorUUIDNote(_UUIDNote):
+    body = CryptoOnlyField()
 
 
 # -- search benchmark -------------------------------------------------------------------
