@@ -287,9 +287,12 @@ class EncryptedField(PlaceholderHooks, models.Field):
         if value is None:
             return None
         try:
-            plaintext = self.plaintext_for_seal(value)
-            # (associated_data inlined: this runs on every save.)  The
-            # storage form seals in one guest call (text: base64url too).
+            # (plaintext_for_seal and associated_data inlined: this runs on
+            # every save.)  The storage form seals in one guest call (text:
+            # base64url too).
+            plaintext = self._to_bytes(value)
+            if len(plaintext) > conf.max_value_size():
+                plaintext = self.plaintext_for_seal(value)  # raises ValueTooLargeError
             return self.storage.seal(
                 conf.get_keyring(), plaintext,
                 associated_data(self.binding_label, self.model, pk))
@@ -468,6 +471,12 @@ class EncryptedField(PlaceholderHooks, models.Field):
                     "(objects = EncryptedManager()), whose bulk_create() binds each row, or set "
                     "the primary keys before bulk_create(), or save() each instance."
                 )
+            if type(value) in codecs.IMMUTABLE:
+                # The common case (a str, int... assigned): to_save() and
+                # remember() without their calls; this runs on every save.
+                db = self.seal_for_pk(value, pk)
+                data[self.attname] = Sealed.written(db, self, pk, value)
+                return ForSave(db)
             for_save = self.to_save(value, pk)
             if type(value) is not Sealed:
                 self.remember(model_instance, for_save, pk, value)

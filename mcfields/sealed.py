@@ -136,9 +136,13 @@ class Sealed:
         assigned by hand, the instance's pk (which binds it)."""
         plaintext = self._plain
         if plaintext is NOTHING:
-            if self._pk is UNBOUND:
+            pk = self._pk
+            if pk is UNBOUND:
                 self.bind(getattr(instance, field.pk_attname))
-            plaintext = self.reveal(field)
+                return self.reveal(field)
+            # reveal() inlined: every first read of a loaded value.
+            source = self.field if self.field is not None else field
+            plaintext = self._keep(source.open_for_pk(self, pk))
         return plaintext
 
     def claim(self, pk: Any, field: Any = None) -> Any:
