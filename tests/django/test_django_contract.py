@@ -64,6 +64,15 @@ def test_save_table_call_forwards_every_argument() -> None:
     assert seen[-1] == (instance, (False, Note, False, False, "db", frozenset({"a"})),
                         {"future_argument": 7})
     assert call.get("update_fields") is None  # the original is unchanged
+    # The arguments mcfields reads are parsed once, positional or keyword.
+    assert (call.raw, call.cls, call.force_update, call.using, call.update_fields) == (
+        False, Note, False, "db", None)
+    assert (keyword.raw, keyword.cls, keyword.using) == (False, None, "x")
+    # insert(): force_insert=True, every other argument forwarded.
+    assert call.insert() == "result"
+    assert seen[-1] == (instance, (False, Note, True, False, "db", None), {"future_argument": 7})
+    keyword.insert()
+    assert seen[-1][2] == {"using": "x", "force_insert": True}
 
 
 def test_historical_models_are_told_apart() -> None:
