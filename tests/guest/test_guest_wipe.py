@@ -45,14 +45,34 @@ def assert_absent(guest: Guest, **secrets: bytes) -> None:
     assert not found, f"left in guest memory: { {k: sorted(v)[:5] for k, v in found.items()} }"
 
 
-def internal_secrets(key: bytes, nonce: bytes, prefix: str = "") -> dict[str, bytes]:
-    """Secrets Monocypher derives inside crypto_aead_lock/unlock."""
+def internal_secrets(key: bytes, nonce: bytes, prefix: str = "",
+                     text_size: int = 1024) -> dict[str, bytes]:
+    """Secrets derived inside the AEAD: the HChaCha20 subkey, the Poly1305
+    one-time key, and the keystream XORed into the text (keystream and
+    ciphertext together give the plaintext), up to ``text_size`` bytes."""
     # HChaCha20(key, nonce[:16]), as monocypher.chacha20_h: pycryptodome's
     # XChaCha20 helper (argument order key, nonce), so the test extra needs
     # no pymonocypher (PyNaCl has no HChaCha20 binding).
     subkey = bytes(ChaCha20._HChaCha20(key, nonce[:16]))
-    poly_key = ChaCha20.new(key=subkey, nonce=bytes(4) + nonce[16:]).encrypt(bytes(32))
-    return {prefix + "hchacha_subkey": subkey, prefix + "poly1305_key": poly_key}
+    stream = ChaCha20.new(key=subkey, nonce=bytes(4) + nonce[16:]).encrypt(
+        bytes(64 + max(text_size, WINDOW)))
+    keystream = stream[64:]
+    return {prefix + "hchacha_subkey": subkey, prefix + "poly1305_key": stream[:32],
+            prefix + "keystream": keystream,
+            prefix + "keystream_by_word": _by_word(keystream)}
+
+
+def _by_word(keystream: bytes) -> bytes:
+    """The keystream as a four-way SIMD ChaCha20 holds it: for each group of
+    four 64-byte blocks, word i of the four blocks side by side (one vector
+    per word index), so that no 12 bytes of it are 12 bytes of the stream."""
+    out = bytearray()
+    for group in range(0, len(keystream) - 255, 256):
+        for word in range(0, 64, 4):
+            for block in range(4):
+                at = group + 64 * block + word
+                out += keystream[at:at + 4]
+    return bytes(out) if len(out) >= WINDOW else keystream[:WINDOW]
 
 
 def distinctive(size: int) -> bytes:
@@ -66,21 +86,23 @@ def fresh_guest() -> Guest:
     return Guest()
 
 
-@pytest.mark.parametrize("size", [32, 64, 1000, 200_000])
+@pytest.mark.parametrize("size", [32, 64, 1000, 1024, 200_000])
 def test_no_key_or_plaintext_after_seal(fresh_guest: Guest, size: int) -> None:
     key, nonce, text, ad = distinctive(32), os.urandom(24), distinctive(size), distinctive(40)
     sealed = fresh_guest.seal(key, nonce, ad, text)
     memory = fresh_guest.memory_snapshot()
     assert sealed[40:] in memory  # positive control: the snapshot sees the frame
-    assert_absent(fresh_guest, key=key, plaintext=text, ad=ad, **internal_secrets(key, nonce))
+    assert_absent(fresh_guest, key=key, plaintext=text, ad=ad,
+                  **internal_secrets(key, nonce, text_size=size))
 
 
-@pytest.mark.parametrize("size", [32, 64, 1000, 200_000])
+@pytest.mark.parametrize("size", [32, 64, 1000, 1024, 200_000])
 def test_no_key_or_plaintext_after_open(fresh_guest: Guest, size: int) -> None:
     key, nonce, text, ad = distinctive(32), os.urandom(24), distinctive(size), distinctive(40)
     sealed = Guest().seal(key, nonce, ad, text)
     assert fresh_guest.open(key, ad, sealed) == text
-    assert_absent(fresh_guest, key=key, plaintext=text, ad=ad, **internal_secrets(key, nonce))
+    assert_absent(fresh_guest, key=key, plaintext=text, ad=ad,
+                  **internal_secrets(key, nonce, text_size=size))
 
 
 @pytest.mark.parametrize("how", ["tag", "ciphertext", "ad", "key"])
@@ -131,16 +153,16 @@ def test_keyring_leaves_no_settings_key_derived_key_or_plaintext() -> None:
     assert envelope[45:] in guest.memory_snapshot()  # positive control
     nonce = envelope[5:29]
     assert_absent(guest, settings_key=settings_key, aead_key=aead_key, plaintext=plaintext,
-                  **internal_secrets(aead_key, nonce))
+                  **internal_secrets(aead_key, nonce, text_size=len(plaintext)))
 
     assert ring.open(envelope, context) == plaintext
     assert_absent(guest, settings_key=settings_key, aead_key=aead_key, plaintext=plaintext,
-                  **internal_secrets(aead_key, nonce))
+                  **internal_secrets(aead_key, nonce, text_size=len(plaintext)))
 
     with pytest.raises(DecryptionError):
         ring.open(envelope, binding("tests.Wipe.field", "18"))
     assert_absent(guest, settings_key=settings_key, aead_key=aead_key, plaintext=plaintext,
-                  **internal_secrets(aead_key, nonce))
+                  **internal_secrets(aead_key, nonce, text_size=len(plaintext)))
 
 
 def test_detector_finds_a_partial_leak(fresh_guest: Guest) -> None:
