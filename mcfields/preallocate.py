@@ -284,8 +284,10 @@ def _nextval(connection: Any, meta: Any, count: int) -> list[int] | None:
         f"WHERE {column} BETWEEN (SELECT min(v) FROM s) AND (SELECT max(v) FROM s))",
         (table, meta.pk.column, count),
     )
-    if not values or values[0] is None:
-        return None
+    if not values:
+        return []  # count was 0
+    if values[0] is None:
+        return None  # nextval(NULL): the column has no sequence
     if existing:
         skip = set(existing)
         return [v for v in values if v not in skip]
