@@ -124,8 +124,8 @@ class presealed:  # noqa: N801 - used like a function, as a context manager
         objs = self.objs
         pks = [obj.pk for obj in objs]  # bulk_create: one table, one pk per row
         data = [obj.__dict__ for obj in objs]
-        done = []
-        indexes = []
+        done: list[tuple[Any, list[Any], list[Any], list[Any]]] = []
+        indexes: list[tuple[str, list[Any], list[Any]]] = []
         for field, column in seal_batches(self.fields, pks, data).items():
             values = [row.get(field.attname) for row in data]
             if field.index_field is not None:
