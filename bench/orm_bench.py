@@ -3,7 +3,8 @@ read the field of every row; 64 B and 1 KiB values, text and binary columns,
 database-assigned (BigAutoField) and UUID pks, on SQLite or PostgreSQL.
 
     python bench/orm_bench.py [--rows 10000] [--rounds 3] [--database sqlite|postgres]
-                              [--sizes 64,1024] [--transaction] [--bulk] [--only SUBSTR]
+                              [--sizes 64,1024] [--transaction] [--bulk] [--bulk-only]
+                              [--bulk-rounds N] [--bulk-repeat N] [--only SUBSTR]
 
 Contenders (``bench/benchapp/models.py``), each with both pk kinds: a plain
 ``TextField`` and a plain ``BinaryField``; mcfields' ``EncryptedTextField``
@@ -31,7 +32,12 @@ in autocommit mode, as in a web request (one INSERT, one transaction);
 ``--transaction`` wraps each chunk of creates in one ``atomic()`` block
 instead, as an import job would.  ``--bulk`` also
 times ``bulk_create()`` of the same rows (batches of 1000): the plain model
-against the mcfields model of the same kind, through ``EncryptedManager``.
+against the mcfields model of the same kind, through ``EncryptedManager``
+(``--bulk-only``: nothing else).  One call lasts 20-100 ms, so each round
+times every pair ``--bulk-repeat`` times, alternating which of the two goes
+first, after a full garbage collection each; the round's ratio is that of
+the two medians, and the bar is read on the median of ``--bulk-rounds``
+per-round ratios (printed with their spread).
 
 ``--database postgres`` uses the server the libpq variables describe (PGHOST,
 PGPORT, PGUSER, PGPASSWORD, PGDATABASE; defaults localhost, mcfields): the
@@ -42,6 +48,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import gc
 import os
 import statistics
 import sys
@@ -190,8 +197,12 @@ def run_round(models: list, rows: int, values: list, in_transaction: bool, chunk
 
 
 def run_bulk(model, rows: int, value, clock) -> float:
+    """One timed ``bulk_create()`` of ``rows`` new rows (batches of 1000)
+    into ``model``'s emptied table.  A full collection first, so that the
+    cyclic garbage of the previous call is not collected inside this one."""
     model.objects.all().delete()
     objs = [model(body=value) for _ in range(rows)]
+    gc.collect()
     start = clock()
     model.objects.bulk_create(objs, batch_size=1000)
     elapsed = clock() - start
@@ -213,6 +224,13 @@ def main() -> int:
     parser.add_argument("--transaction", action="store_true",
                         help="create each contender's rows inside one atomic() block")
     parser.add_argument("--bulk", action="store_true", help="also time bulk_create()")
+    parser.add_argument("--bulk-only", action="store_true",
+                        help="time bulk_create() only (implies --bulk)")
+    parser.add_argument("--bulk-rounds", type=int, default=None,
+                        help="bulk_create() rounds (default: --rounds)")
+    parser.add_argument("--bulk-repeat", type=int, default=5,
+                        help="bulk_create() calls per contender per round; a round's "
+                             "time is their median")
     parser.add_argument("--sqlite-dir", default="/dev/shm" if os.path.isdir("/dev/shm") else None,
                         help="where the SQLite file goes (default: /dev/shm, so that the "
                              "disk's fsync per commit does not drown the ORM's own costs)")
@@ -227,6 +245,9 @@ def main() -> int:
                         help="comma-separated substrings: run only the contenders "
                              "whose name contains one (plain ones are always run)")
     args = parser.parse_args()
+    args.bulk |= args.bulk_only
+    if args.bulk_rounds is None:
+        args.bulk_rounds = args.rounds
     sizes = [int(s) for s in args.sizes.split(",")]
     only = [s for s in args.only.split(",") if s]
     contenders = [c for c in CONTENDERS if c[0].startswith("plain") or not only
@@ -252,13 +273,14 @@ def main() -> int:
                           "binary": os.urandom(size)}
                 # results[name] = one dict per round
                 results: dict[str, list[dict[str, float]]] = {}
-                for _ in range(args.rounds):
+                for _ in range(0 if args.bulk_only else args.rounds):
                     times = run_round([models[c[1]] for c in contenders], args.rows,
                                       [values[c[2]] for c in contenders], args.transaction,
                                       args.chunk, clock)
                     for (label, _, _, pk), result in zip(contenders, times, strict=True):
                         results.setdefault(name_of(label, pk), []).append(result)
-                ok &= report(args, engine, mode, size, contenders, results)
+                if not args.bulk_only:
+                    ok &= report(args, engine, mode, size, contenders, results)
                 if args.bulk:
                     ok &= bulk(args, engine, size, contenders, models, values, clock)
         finally:
@@ -327,26 +349,47 @@ def report(args, engine, mode, size, contenders, results) -> bool:
 
 
 def bulk(args, engine, size, contenders, models, values, clock) -> bool:
+    """``bulk_create()``: each mcfields model against the plain model of the
+    same kind and pk kind.  A round times each pair ``--bulk-repeat`` times,
+    alternating which of the two goes first, and takes the ratio of the
+    medians; the bar is read on the median of the per-round ratios."""
+    repeat = args.bulk_repeat
     print(f"\nbulk_create() of {args.rows} rows x {size} B (batches of 1000), {engine}, "
-          f"{args.rounds} rounds; mcfields through EncryptedManager")
+          f"{args.bulk_rounds} rounds of {repeat} calls each, {args.clock} time; mcfields "
+          "through EncryptedManager")
     pairs = [(c, (f"plain {c[2]}", c[3])) for c in contenders if c[0].startswith("mcfields")]
     model_of = {(c[0], c[3]): c[1] for c in contenders}
-    times: dict[tuple[str, str], list[float]] = {}
-    for _ in range(args.rounds):
+    # per pair: one (plain seconds, mcfields seconds) per round, each a median of calls
+    rounds: dict[tuple[str, str], list[tuple[float, float]]] = {}
+    for (_, model_name, kind, _), plain_key in pairs:  # warm-up: one call each
+        run_bulk(models[model_of[plain_key]], args.rows, values[kind], clock)
+        run_bulk(models[model_name], args.rows, values[kind], clock)
+    for _ in range(args.bulk_rounds):
         for (label, model_name, kind, pk), plain_key in pairs:
-            times.setdefault(plain_key, []).append(
-                run_bulk(models[model_of[plain_key]], args.rows, values[kind], clock))
-            times.setdefault((label, pk), []).append(
-                run_bulk(models[model_name], args.rows, values[kind], clock))
+            plain_model, mine_model = models[model_of[plain_key]], models[model_name]
+            plain_times, mine_times = [], []
+            for turn in range(repeat):
+                first, second = (plain_model, mine_model) if turn % 2 == 0 else (
+                    mine_model, plain_model)
+                a = run_bulk(first, args.rows, values[kind], clock)
+                b = run_bulk(second, args.rows, values[kind], clock)
+                plain_times.append(a if first is plain_model else b)
+                mine_times.append(b if first is plain_model else a)
+            rounds.setdefault((label, pk), []).append(
+                (statistics.median(plain_times), statistics.median(mine_times)))
     ok = True
-    for (label, _, _kind, pk), plain_key in pairs:
-        mine, plain = times[(label, pk)], times[plain_key]
-        ratios = [m / p for m, p in zip(mine, plain, strict=True)]
+    print(f"  {'contender':40} {'plain us/row':>12} {'mcfields us/row':>15} "
+          f"{'ratio per round: median [min-max]':>34}")
+    for (label, _, _kind, pk), _plain_key in pairs:
+        measured = rounds[(label, pk)]
+        ratios = [m / p for p, m in measured]
         met = statistics.median(ratios) <= BAR_BULK
         ok &= met
-        print(f"  {name_of(label, pk):40} {statistics.median(mine):7.3f}s, plain "
-              f"{statistics.median(plain):7.3f}s: {spread(ratios)} (<= {BAR_BULK}x: "
-              f"{'met' if met else 'MISSED'})")
+        plain_us = statistics.median(p for p, _ in measured) / args.rows * 1e6
+        mine_us = statistics.median(m for _, m in measured) / args.rows * 1e6
+        print(f"  {name_of(label, pk):40} {plain_us:12.2f} {mine_us:15.2f} "
+              f"{spread(ratios):>34} (<= {BAR_BULK}x: {'met' if met else 'MISSED'})")
+        print(f"  {'':40} per round: {' '.join(f'{r:.2f}' for r in ratios)}")
     return ok
 
 

@@ -113,31 +113,53 @@ class presealed:  # noqa: N801 - used like a function, as a context manager
     def __init__(self, fields: Sequence[Any], objs: Sequence[models.Model]) -> None:
         self.fields = fields
         self.objs = objs
-        self.done: list[tuple[models.Model, Any, Any, Any, Any]] = []
+        # (field, the rows' pks, their plaintexts, their ForSave or None)
+        self.done: list[tuple[Any, list[Any], list[Any], list[Any]]] = []
 
     def __repr__(self) -> str:
-        return f"<mcfields presealed, {len(self.done)} values>"
+        return f"<mcfields presealed, {len(self.done)} columns>"
 
     @forget_locals_on_error
     def __enter__(self) -> None:
         objs = self.objs
         pks = [obj.pk for obj in objs]  # bulk_create: one table, one pk per row
-        batched = seal_batches(self.fields, pks, [obj.__dict__ for obj in objs])
-        for (field, i), for_save in batched.items():
-            obj = objs[i]
-            value = obj.__dict__[field.attname]
+        data = [obj.__dict__ for obj in objs]
+        done: list[tuple[Any, list[Any], list[Any], list[Any]]] = []
+        indexes: list[tuple[str, list[Any], list[Any]]] = []
+        for field, column in seal_batches(self.fields, pks, data).items():
+            values = [row.get(field.attname) for row in data]
             if field.index_field is not None:
                 # The companion's pre_save cannot see a ForSave's plaintext.
-                obj.__dict__[field.index_field.attname] = index_of(field, value)
-            obj.__dict__[field.attname] = for_save
-            self.done.append((obj, field, value, pks[i], for_save))
+                indexes.append((field.index_field.attname, [
+                    None if for_save is None else index_of(field, value)
+                    for value, for_save in zip(values, column, strict=True)
+                ], column))
+            done.append((field, pks, values, column))
+        # Everything computed: the instances change only now, all at once.
+        for index_attname, found, column in indexes:
+            for row, index, for_save in zip(data, found, column, strict=True):
+                if for_save is not None:
+                    row[index_attname] = index
+        for field, _, _, column in done:
+            attname = field.attname
+            for row, for_save in zip(data, column, strict=True):
+                if for_save is not None:
+                    row[attname] = for_save
+        self.done = done
 
     def __exit__(self, exc_type: Any, *exc: object) -> None:
-        for obj, field, value, pk, for_save in self.done:
+        objs = self.objs
+        for field, pks, values, column in self.done:
             if exc_type is None:
-                field.remember(obj, for_save, pk, value)
+                remember = field.remember
+                for obj, pk, value, for_save in zip(objs, pks, values, column, strict=True):
+                    if for_save is not None:
+                        remember(obj, for_save, pk, value)
             else:
-                obj.__dict__[field.attname] = value
+                attname = field.attname
+                for obj, value, for_save in zip(objs, values, column, strict=True):
+                    if for_save is not None:
+                        obj.__dict__[attname] = value
         self.done = []
 
 

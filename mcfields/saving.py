@@ -35,6 +35,7 @@ from typing import Any
 from django.db import DatabaseError, connections, models, transaction
 
 from . import preallocate
+from .binding import associated_data
 from .compat import (
     SaveTableCall,
     database_errors,
@@ -414,12 +415,9 @@ def insert_and_bind(
             f"{meta.label}: the database returned no primary key, so mcfields cannot "
             "bind the encrypted values to the new row"
         )
-    if len(instances) > 1:
-        # Many rows (bulk_create): plain values sealed in batches, many
-        # per guest call; pre_save-like handling for the rest below.
-        batched = seal_batches(fields, pks, values)
-    else:
-        batched = {}
+    # Many rows (bulk_create): plain values sealed in batches, many per
+    # guest call; pre_save-like handling for the rest below.
+    batched = seal_batches(fields, pks, values) if len(instances) > 1 else {}
     rows = []
     for i, (instance, row_values, pk) in enumerate(zip(instances, values, pks, strict=True)):
         sealed: list[ForSave | None] = []
@@ -428,7 +426,8 @@ def insert_and_bind(
             if value is None or value is _MISSING:
                 sealed.append(None)
                 continue
-            for_save = batched.get((f, i))
+            column = batched.get(f)
+            for_save = None if column is None else column[i]
             if for_save is None:
                 for_save = f.to_save(value, pk)
             if type(value) is not Sealed:
@@ -442,29 +441,46 @@ def insert_and_bind(
 
 @forget_locals_on_error
 def seal_batches(fields: Sequence[Any], pks: Sequence[Any],
-                 values: Sequence[Mapping[str, Any]]) -> dict[tuple[Any, int], ForSave]:
+                 values: Sequence[Mapping[str, Any]]) -> dict[Any, list[ForSave | None]]:
     """The plain values of ``values`` (one mapping by attname per row, e.g.
     an instance's ``__dict__``) sealed for their rows' ``pks``, field by
-    field, through ``Storage.seal_many``: keyed by (field, row index).
+    field, through ``Storage.seal_many``: for each field that has any, a
+    list with one entry per row, None where the value was left out.
     Values that are not plain (None, a loaded ``Sealed``, a mutable value,
     an expression) are left out, for ``to_save``/``pre_save``."""
     from .conf import get_keyring
     from .plaintext import IMMUTABLE
 
     ring = get_keyring()
-    found: dict[tuple[Any, int], ForSave] = {}
+    found: dict[Any, list[ForSave | None]] = {}
     for f in fields:
-        at, plaintexts, ads = [], [], []
+        attname, label, model = f.attname, f.binding_label, f.model
+        to_plaintext = f.plaintext_for_seal
+        plaintexts, ads = [], []
+        at: list[int] | None = None  # row of each value, while some are left out
         for i, (row_values, pk) in enumerate(zip(values, pks, strict=True)):
-            value = row_values.get(f.attname)
+            value = row_values.get(attname)
             if value is None or type(value) not in IMMUTABLE:
-                continue  # None, _MISSING, a Sealed, a mutable value: to_save
-            plaintexts.append(f.plaintext_for_seal(value))
-            ads.append(f.associated_data(pk))
-            at.append(i)
-        if at:
-            for i, db in zip(at, f.storage.seal_many(ring, plaintexts, ads), strict=True):
-                found[(f, i)] = ForSave(db)
+                # None, _MISSING, a Sealed, a mutable value: to_save
+                if at is None:
+                    at = list(range(i))
+                continue
+            plaintexts.append(to_plaintext(value))
+            # (binding.associated_data, as seal_for_pk calls it.)
+            ads.append(associated_data(label, model, pk))
+            if at is not None:
+                at.append(i)
+        if not plaintexts:
+            continue
+        sealed = map(ForSave, f.storage.seal_many(ring, plaintexts, ads))
+        del plaintexts
+        if at is None:
+            found[f] = list(sealed)
+        else:
+            column: list[ForSave | None] = [None] * len(pks)
+            for i, for_save in zip(at, sealed, strict=True):
+                column[i] = for_save
+            found[f] = column
     return found
 
 

@@ -384,3 +384,30 @@ def test_one_database_index_per_blind_index_column() -> None:
     unique = [name for name, info in constraints.items()
               if info["columns"] == ["email_bidx"] and (info["index"] or info["unique"])]
     assert len(unique) == 1, unique
+
+
+def test_bulk_create_failing_to_index_leaves_every_instance_as_it_was(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An index that cannot be computed after the values were sealed: no
+    instance keeps a sealed value in place of its plaintext."""
+    import mcfields.managers
+
+    real = mcfields.managers.index_of
+    seen: list[Any] = []
+
+    def failing(field: Any, value: Any) -> Any:
+        seen.append(value)
+        if field.name == "label":
+            raise ValueError("cannot index")
+        return real(field, value)
+
+    monkeypatch.setattr(mcfields.managers, "index_of", failing)
+    objs = [Typed(number=i, label=f"L{i}") for i in range(3)]
+    with pytest.raises(ValueError, match="cannot index"):
+        Typed.objects.bulk_create(objs)
+    assert seen  # the number column was indexed before label failed
+    for i, obj in enumerate(objs):
+        assert obj.__dict__["number"] == i and obj.__dict__["label"] == f"L{i}"
+        assert obj.number_bidx is None and obj.label_bidx is None
+    assert not Typed.objects.exists()

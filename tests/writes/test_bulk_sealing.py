@@ -61,3 +61,30 @@ def test_failed_bulk_create_gives_the_instances_their_plaintext_back() -> None:
         assert not isinstance(obj.__dict__["secret"], ForSave)
     assert [o.secret for o in objs] == ["a", "b"]
     assert UuidItem.objects.count() == 1
+
+
+@pytest.mark.parametrize("path", ["preallocated", "insert-then-bind"])
+def test_plain_loaded_mutable_and_null_values_in_one_bulk_create(
+    path: str, monkeypatch: pytest.MonkeyPatch, calls: dict[str, int],
+) -> None:
+    """Values left to pre_save (a loaded Sealed, a dict, None) between
+    batched ones: every row still gets its own value, bound to its pk."""
+    import mcfields.preallocate
+
+    if path == "insert-then-bind":
+        monkeypatch.setattr(mcfields.preallocate, "ENABLED", False)
+    source = AutoItem.objects.create(secret="loaded", doc={"k": "loaded"})
+    loaded = AutoItem.objects.get(pk=source.pk)
+    assert type(loaded.__dict__["secret"]) is Sealed
+    secrets = [loaded.__dict__["secret"], "a", None, "b", loaded.__dict__["secret"], "c"]
+    docs = [{"k": i} if i % 2 else None for i in range(6)]
+    objs = [AutoItem(name=str(i), secret=s, doc=d)
+            for i, (s, d) in enumerate(zip(secrets, docs, strict=True))]
+    calls.clear()
+    AutoItem.objects.bulk_create(objs)
+    assert calls.get("seal_many_text") == 1  # "a", "b", "c" in one call
+    expected = ["loaded", "a", None, "b", "loaded", "c"]
+    for obj, secret, doc in zip(objs, expected, docs, strict=True):
+        fresh = AutoItem.objects.get(pk=obj.pk)
+        assert fresh.secret == secret and fresh.doc == doc
+        assert obj.secret == secret and obj.doc == doc
