@@ -24,6 +24,7 @@ the default) or a binary one (``storage="binary"``, see
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from django.core import checks
@@ -316,6 +317,26 @@ class EncryptedField(PlaceholderHooks, models.Field):
             return plaintext
         except BaseException:
             value = plaintext = None  # error reports print every frame's locals
+            raise
+
+    def plaintexts_for_seal(self, values: Sequence[Any]) -> list[bytes]:
+        """:meth:`plaintext_for_seal` of each of ``values`` (plain values:
+        ``bulk_create``), the codec and the size limit looked up once."""
+        try:
+            codec, base_field = self.plaintext_codec, self.base_field
+            if codec is None:
+                raise TypeError(self._no_codec())
+            limit = conf.max_value_size()
+            to_bytes = codec.to_bytes
+            try:
+                plaintexts = [to_bytes(base_field, value) for value in values]
+            except (TypeError, ValueError, ArithmeticError, ValidationError):
+                plaintexts = None  # the value-by-value path words the error
+            if plaintexts is None or any(len(p) > limit for p in plaintexts):
+                plaintexts = [self.plaintext_for_seal(value) for value in values]
+            return plaintexts
+        except BaseException:
+            values = plaintexts = None  # error reports print every frame's locals
             raise
 
     def open_for_pk(self, value: Any, pk: Any) -> Any:

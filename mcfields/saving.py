@@ -35,7 +35,7 @@ from typing import Any
 from django.db import DatabaseError, connections, models, transaction
 
 from . import preallocate
-from .binding import associated_data
+from .binding import associated_data_many
 from .compat import (
     SaveTableCall,
     database_errors,
@@ -454,9 +454,8 @@ def seal_batches(fields: Sequence[Any], pks: Sequence[Any],
     ring = get_keyring()
     found: dict[Any, list[ForSave | None]] = {}
     for f in fields:
-        attname, label, model = f.attname, f.binding_label, f.model
-        to_plaintext = f.plaintext_for_seal
-        plaintexts, ads = [], []
+        attname = f.attname
+        plain, plain_pks = [], []
         at: list[int] | None = None  # row of each value, while some are left out
         for i, (row_values, pk) in enumerate(zip(values, pks, strict=True)):
             value = row_values.get(attname)
@@ -465,13 +464,15 @@ def seal_batches(fields: Sequence[Any], pks: Sequence[Any],
                 if at is None:
                     at = list(range(i))
                 continue
-            plaintexts.append(to_plaintext(value))
-            # (binding.associated_data, as seal_for_pk calls it.)
-            ads.append(associated_data(label, model, pk))
+            plain.append(value)
+            plain_pks.append(pk)
             if at is not None:
                 at.append(i)
-        if not plaintexts:
+        if not plain:
             continue
+        plaintexts = f.plaintexts_for_seal(plain)
+        del plain
+        ads = associated_data_many(f.binding_label, f.model, plain_pks)
         sealed = map(ForSave, f.storage.seal_many(ring, plaintexts, ads))
         del plaintexts
         if at is None:

@@ -88,3 +88,28 @@ def test_plain_loaded_mutable_and_null_values_in_one_bulk_create(
         fresh = AutoItem.objects.get(pk=obj.pk)
         assert fresh.secret == secret and fresh.doc == doc
         assert obj.secret == secret and obj.doc == doc
+
+
+@pytest.mark.parametrize("model", [UuidItem, AutoItem])
+def test_a_bad_value_in_a_batch_is_refused_as_by_save(model: type) -> None:
+    """The batch converts every value at once; a value too large or of the
+    wrong type is still refused with the error save() gives, naming the
+    field, and nothing is written."""
+    from django.test import override_settings
+
+    from mcfields.exceptions import ValueTooLargeError
+
+    extra = {"code": "c{}"} if model is UuidItem else {}
+
+    def objs(bad: Any) -> list[Any]:
+        rows = [model(secret=f"s{i}", **{k: v.format(i) for k, v in extra.items()})
+                for i in range(5)]
+        rows[3].secret = bad
+        return rows
+
+    with override_settings(MCFIELDS_MAX_VALUE_SIZE=64):
+        with pytest.raises(ValueTooLargeError, match="secret: value of 65 bytes"):
+            model.objects.bulk_create(objs("x" * 65))
+    with pytest.raises(TypeError, match="secret holds text, not bytes"):
+        model.objects.bulk_create(objs(b"bytes"))
+    assert model.objects.count() == 0
