@@ -128,15 +128,11 @@ def install_model_hooks(
     save_table: Callable[[SaveTableCall], Any],
     from_db: Callable[[models.Model], None],
     refresh_from_db: Callable[[Callable[[], Any]], Any],
-    save_table_direct: Callable[[models.Model, Any, Any, Any], bool] | None = None,
 ) -> None:
     """Hook a model class (once; subclasses inherit the hooks).
 
     * ``save_table(call)`` replaces ``_save_table`` and runs ``call()`` to
-      do Django's work.  When ``save_table_direct(instance, cls, raw,
-      update_fields)``
-      says so, Django's ``_save_table`` runs directly instead (no
-      ``SaveTableCall``: this runs once per table of every save).
+      do Django's work (``call.insert()``: with ``force_insert=True``).
     * ``from_db(instance)`` runs after ``Model.from_db`` built an instance
       (public classmethod, but its signature grows: Django 6.1 added
       ``fetch_mode``; everything is forwarded).
@@ -147,12 +143,7 @@ def install_model_hooks(
         original_save_table = current
 
         def _save_table(self: models.Model, *args: Any, **kwargs: Any) -> Any:
-            call = SaveTableCall(original_save_table, self, args, kwargs)
-            if save_table_direct is not None and save_table_direct(
-                self, call.cls, call.raw, call.update_fields,
-            ):
-                return original_save_table(self, *args, **kwargs)
-            return save_table(call)
+            return save_table(SaveTableCall(original_save_table, self, args, kwargs))
 
         _save_table._mcfields_wrapper = True  # type: ignore[attr-defined]
         _save_table.__wrapped__ = original_save_table  # type: ignore[attr-defined]

@@ -289,29 +289,45 @@ def take_write_lock(using: str, model: type[models.Model]) -> None:
 # -- the _save_table wrapper ----------------------------------------------------------
 
 
-def _save_table_direct(instance: models.Model, cls: Any, raw: Any, update_fields: Any) -> bool:
-    """Whether Django's ``_save_table`` can run for this table unchanged:
-    not a raw save, and the table has no encrypted column, or its pk is
-    already known (``pre_save`` then seals directly) and no
-    ``update_fields`` leaves out a blind index (:func:`_with_indexes`).
-    The common case of every save, decided without building a
-    ``SaveTableCall``."""
-    if raw or cls is None:
-        return False
+def _save_table(call: SaveTableCall) -> Any:
+    """``Model._save_table`` for a model with encrypted fields (see the module
+    docstring).  The common cases first, decided from the call's arguments
+    with nothing else built: a table without encrypted columns, or whose pk
+    is already known (``pre_save`` then seals directly), runs Django's
+    method unchanged; a new row with a database-assigned pk gets it
+    pre-allocated (SQLite, PostgreSQL).  Everything else (raw saves, a blind
+    index left out of ``update_fields``, insert and bind) is
+    :func:`_save_table_general`."""
+    cls = call.cls
+    if call.raw or cls is None:
+        return _save_table_general(call)
     if not table_columns(cls):
-        return True
+        return call()
+    update_fields = call.update_fields
     if update_fields and searchable_columns(cls):
-        return False
-    return getattr(instance, cls._meta.pk.attname) is not None
+        return _save_table_general(call)
+    instance = call.instance
+    meta = cls._meta
+    if getattr(instance, meta.pk.attname) is not None:
+        return call()  # pre_save seals directly
+    if update_fields or call.force_update or pk_value_on_save(meta.pk, instance) is not None:
+        return _save_table_general(call)
+    connection = connections[call.using]
+    if preallocate.applies(connection, meta):
+        result = preallocate.insert(call, meta, connection)
+        if result is not preallocate.FALLBACK:
+            return result
+    return _save_table_general(call, preallocated=False)
+
 
 _MISSING = object()
 
 
 @forget_locals_on_error
-def _save_table(call: SaveTableCall) -> Any:
-    """``Model._save_table`` for a model with encrypted fields (see the module
-    docstring): seal directly when the pk is known before the INSERT, else
-    pre-allocate the pk (SQLite, PostgreSQL) or insert and bind in one transaction."""
+def _save_table_general(call: SaveTableCall, preallocated: bool = True) -> Any:
+    """:func:`_save_table` for raw saves, ``update_fields``, a pk default
+    not applied yet, and rows inserted then bound (``preallocated=False``:
+    pre-allocation does not apply or gave up)."""
     cls = call.cls
     fields = table_columns(cls) if cls is not None else ()
     if not fields:
@@ -334,7 +350,7 @@ def _save_table(call: SaveTableCall) -> Any:
         return call()  # pre_save seals directly
     using = call.using
     update_fields = call.update_fields
-    if pk is None and not raw and not call.force_update and not update_fields:
+    if preallocated and pk is None and not raw and not call.force_update and not update_fields:
         connection = connections[using]
         if preallocate.applies(connection, meta):
             result = preallocate.insert(call, meta, connection)
@@ -531,4 +547,4 @@ def install(model: type[models.Model], fields: Sequence[Any]) -> None:
     """
     setattr(model, _LOAD_SPEC, tuple((f.attname, f.pk_attname) for f in fields))
     install_model_hooks(model, save_table=_save_table, from_db=_bind_loaded,
-                        refresh_from_db=_refresh, save_table_direct=_save_table_direct)
+                        refresh_from_db=_refresh)

@@ -93,13 +93,14 @@ def test_historical_models_are_told_apart() -> None:
         "email_bidx")
 
 
-def test_direct_save_table_reads_raw_and_cls_as_django_passes_them_and_forwards_all(
+def test_save_table_hook_reads_the_arguments_as_django_passes_them_and_forwards_all(
 ) -> None:
-    """``install_model_hooks(save_table_direct=...)``: the wrapper reads
-    ``raw``, ``cls`` and ``update_fields`` from Django's real call (positional today, keywords
-    tolerated) and, when told to, runs Django's method with every argument
+    """``install_model_hooks(save_table=...)``: the wrapper hands the hook a
+    ``SaveTableCall`` whose ``raw``, ``cls``, ``using``, ``update_fields``
+    and ``force_update`` are read from Django's real call (positional today,
+    keywords tolerated); ``call()`` runs Django's method with every argument
     unchanged."""
-    asked: list[tuple[Any, Any, Any, Any]] = []
+    asked: list[tuple[Any, ...]] = []
     forwarded: list[tuple[Any, ...]] = []
 
     class Base:
@@ -117,21 +118,21 @@ def test_direct_save_table_reads_raw_and_cls_as_django_passes_them_and_forwards_
     class Hooked(Base):
         pass
 
-    def direct(instance: Any, cls: Any, raw: Any, update_fields: Any) -> bool:
-        asked.append((instance, cls, raw, update_fields))
-        return True
+    def hook(call: compat.SaveTableCall) -> Any:
+        asked.append((call.instance, call.cls, call.raw, call.using, call.update_fields,
+                      call.force_update))
+        return call()
 
-    compat.install_model_hooks(Hooked, save_table=lambda call: "mcfields",  # type: ignore[arg-type]
+    compat.install_model_hooks(Hooked, save_table=hook,
                                from_db=lambda instance: None,
-                               refresh_from_db=lambda run: run(),
-                               save_table_direct=direct)
+                               refresh_from_db=lambda run: run())
     obj = Hooked()
-    assert obj._save_table(False, Note, False, False, "db", None, later=1) == "django"
+    assert obj._save_table(False, Note, False, True, "db", None, later=1) == "django"
     assert obj._save_table(raw=True, cls=Note, using="x") == "django"
     assert obj._save_table(False, Note, update_fields={"a"}) == "django"
-    assert asked == [(obj, Note, False, None), (obj, Note, True, None),
-                     (obj, Note, False, {"a"})]
-    assert forwarded == [((False, Note, False, False, "db", None), {"later": 1}),
+    assert asked == [(obj, Note, False, "db", None, True), (obj, Note, True, "x", None, False),
+                     (obj, Note, False, None, {"a"}, False)]
+    assert forwarded == [((False, Note, False, True, "db", None), {"later": 1}),
                          ((), {"raw": True, "cls": Note, "using": "x"}),
                          ((False, Note), {"update_fields": {"a"}})]
     # Django itself calls _save_table positionally, with raw and cls first.
