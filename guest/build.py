@@ -5,6 +5,9 @@ Monocypher is not committed to this repository.  Its C source comes from the
 and is compiled together with ``guest/shim.c`` by the ``ziglang`` package
 (also from PyPI), so building needs pip and nothing else.
 
+Monocypher's crypto_wipe is patched (MONOCYPHER_PATCHES below) before
+compiling; everything else is compiled as published.
+
 Usage::
 
     python guest/build.py            # build mcfields/_guest/mcfields.wasm
@@ -55,8 +58,9 @@ CFLAGS = (
     "--target=wasm32-freestanding",
     "-O3",
     "-DBLAKE2_NO_UNROLLING",
-    # memory.fill for the wipes (MONOCYPHER_PATCHES); the default of the
-    # target today, named so that a change of default fails the build.
+    # memory.fill for the wipes (MONOCYPHER_PATCHES): the target's default
+    # today, named so that the build does not depend on that default
+    # (without it the memset would be a call to a function nobody defines).
     "-mbulk-memory",
     "-nostdlib",
     "-s",
