@@ -200,22 +200,6 @@ def _compile_to(library: str, source: bytes, target: Path) -> None:
     write_cache(target, data)
 
 
-def _spare_cpu() -> bool:
-    """Whether a second CPU is likely free.  Without one, the helper thread
-    and the import share a core, and overlapping them costs about 3 ms more
-    than doing one after the other (measured with one of two cores taken
-    by other jobs)."""
-    try:
-        cpus = len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        cpus = os.cpu_count() or 1
-    try:
-        load = os.getloadavg()[0]
-    except (AttributeError, OSError):
-        load = 0.0
-    return cpus >= 2 and load <= cpus - 1
-
-
 _pending_lock = threading.Lock()
 _pending: tuple[Path, threading.Thread] | None = None
 
@@ -225,8 +209,6 @@ def start(source: bytes | None = None) -> None:
     it is there already, caching is off, or wasmtime-py's library is not
     where this module looks for it."""
     global _pending
-    if not _spare_cpu():
-        return
     if source is None:
         source = wasm_bytes()
     library = library_path()
