@@ -30,23 +30,21 @@ from __future__ import annotations
 
 import ctypes
 import functools
+import hashlib
 import os
+import platform
+import stat
 import struct
+import tempfile
 import threading
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
-from . import precompile
+import wasmtime
 
-# Before importing wasmtime-py (about 15 ms): a process without the compiled
-# guest in its cache compiles it meanwhile on a helper thread (see
-# precompile; _load_module waits for it).
-precompile.start()
-
-import wasmtime  # noqa: E402
-
-from ..exceptions import GuestError, ValueTooLargeError  # noqa: E402
-from . import (  # noqa: E402
+from ..exceptions import GuestError, ValueTooLargeError
+from . import (
     AEAD_FRAME_OVERHEAD,
     BLAKE2B_MAX_SIZE,
     DEFAULT_MAX_TEXT_SIZE,
@@ -60,8 +58,8 @@ from . import (  # noqa: E402
     RETIRE_MEMORY_SIZE,
     base64url_chars,
 )
-from .calls import U32 as _U32  # noqa: E402
-from .calls import WASM32_LIMIT, UncheckedCaller, call_public  # noqa: E402
+from .calls import U32 as _U32
+from .calls import WASM32_LIMIT, UncheckedCaller, call_public, wasmtime_build_id
 
 # Return codes of the guest (guest/shim.c).
 MC_OK = 0
@@ -111,9 +109,11 @@ def wasm_bytes() -> bytes:
     wheel, a checkout): importlib.resources, for packages inside a zip,
     costs about 1.7 ms of imports the first time, on the path of every
     process's first seal (bench/README.md, P4)."""
-    source = precompile.wasm_bytes()
-    if source is not None:
-        return source
+    try:
+        with open(os.path.join(os.path.dirname(__file__), "mcfields.wasm"), "rb") as handle:
+            return handle.read()
+    except OSError:
+        pass
     from importlib import resources
 
     try:
@@ -125,46 +125,74 @@ def wasm_bytes() -> bytes:
         ) from None
 
 
-#: (The cache's rules are in precompile.cache_dir.)
-_cache_dir = precompile.cache_dir
+def _cache_dir() -> Path | None:
+    """Private directory for compiled code, or None when caching is off.
+
+    ``MCFIELDS_CACHE_DIR`` chooses it (an empty value turns caching off);
+    the default is ``$XDG_CACHE_HOME/mcfields`` or ``~/.cache/mcfields``.
+    A directory that another user owns or can write to is not used, since
+    loading compiled code from it would run that user's code.
+    """
+    configured = os.environ.get("MCFIELDS_CACHE_DIR")
+    if configured is not None:
+        if not configured:
+            return None
+        path = Path(configured)
+    else:
+        base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+        path = Path(base) / "mcfields"
+    try:
+        path.mkdir(mode=0o700, parents=True, exist_ok=True)
+        info = path.stat()
+    except OSError:
+        return None
+    if info.st_uid != os.getuid() or info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+        return None
+    return path
 
 
 def _load_module(engine: wasmtime.Engine) -> wasmtime.Module:
-    """Compile the guest, or load the machine code cached by an earlier
-    process (or by this one's helper thread, precompile.start).
+    """Compile the guest, or load the machine code cached by an earlier process.
 
-    Compiling takes about 12 ms and loading about 0.1 ms, which is the
-    difference between meeting the first-seal budget (bench/README.md, P4:
-    30 ms) or not.  The cache key covers the wasm bytes, wasmtime's build
-    and the engine settings, and a file that fails to load is replaced.
+    Compiling takes about 25 ms and loading about 1 ms, which is the
+    difference between meeting the first-seal budget (bench/README.md, P4: 30 ms) or not.
+    The cache key covers the wasm bytes, wasmtime's version and the engine
+    settings, and a file that fails to load is replaced.
     """
     source = wasm_bytes()
+    key = hashlib.sha256(
+        b"\0".join([source, wasmtime_build_id().encode(), _ENGINE_SETTINGS,
+                    platform.machine().encode()])
+    ).hexdigest()[:32]
     cache = _cache_dir()
-    cached = precompile.cache_file(cache, source) if cache else None
-    if cached is not None:
-        precompile.wait(cached)
-        if cached.is_file():
-            try:
-                return wasmtime.Module.deserialize_file(engine, str(cached))
-            except wasmtime.WasmtimeError:
-                pass
+    cached = cache / f"guest-{key}.cwasm" if cache else None
+    if cached is not None and cached.is_file():
+        try:
+            return wasmtime.Module.deserialize_file(engine, str(cached))
+        except wasmtime.WasmtimeError:
+            pass
     try:
         module = wasmtime.Module(engine, source)
     except wasmtime.WasmtimeError as exc:
         raise GuestError(f"the guest module failed to compile: {exc}") from None
     if cached is not None:
         try:
-            precompile.write_cache(cached, module.serialize())
+            fd, tmp = tempfile.mkstemp(dir=cached.parent, prefix=".guest-")
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(module.serialize())
+            os.replace(tmp, cached)
         except (OSError, wasmtime.WasmtimeError):
             pass
     return module
+
+
+_ENGINE_SETTINGS = b"parallel_compilation=0;cranelift_opt_level=speed"
 
 
 class _Compiled:
     """The per-process Engine and Module."""
 
     def __init__(self) -> None:
-        # The settings of precompile.ENGINE_SETTINGS (the cache key).
         config = wasmtime.Config()
         config.parallel_compilation = False
         config.cranelift_opt_level = "speed"
