@@ -4,7 +4,7 @@ wasmtime-py's private API.
 * :func:`call_public`: ``Func.__call__``, wasmtime-py's public path (tens of
   µs per call: it re-reads the function's type every time); the fallback.
 * :class:`UncheckedCaller`: ``wasmtime_func_call_unchecked`` from the C API
-  (about 2 µs), reached through wasmtime-py's private ``_bindings``,
+  (about 0.5 µs), reached through wasmtime-py's private ``_bindings``,
   ``Store._context()``, ``Func._func`` and ``WasmtimeError``/``Trap``
   ``_from_ptr``.  No public API offers an unchecked call.  The runtime
   checks the exports' signatures through the public API before using it,
