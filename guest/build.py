@@ -5,6 +5,9 @@ Monocypher is not committed to this repository.  Its C source comes from the
 and is compiled together with ``guest/shim.c`` by the ``ziglang`` package
 (also from PyPI), so building needs pip and nothing else.
 
+Monocypher's crypto_wipe is patched (MONOCYPHER_PATCHES below) before
+compiling; everything else is compiled as published.
+
 Usage::
 
     python guest/build.py            # build mcfields/_guest/mcfields.wasm
@@ -45,9 +48,20 @@ MONOCYPHER_FILES = ("monocypher.c", "monocypher.h")
 # Every flag matters for reproducibility and size: -s strips debug info (which
 # would embed paths), no libc, no entry point, a small shadow stack, and only
 # the functions marked export_name in shim.c are exported.
+# BLAKE2_NO_UNROLLING (as pymonocypher's own build): BLAKE2b only derives keys
+# and blind indexes (one or two compressions a call), and the unrolled rounds
+# were a third of the module's code.  wasmtime compiles the module in every
+# process without cached machine code, at about 1 ms per KiB here
+# (bench/README.md, P4); rolled, the module shrinks from 20.5 to 15.9 KB
+# and its compile from 17.5 to 14.1 ms, for 0.05 us more per BLAKE2b call.
 CFLAGS = (
     "--target=wasm32-freestanding",
     "-O3",
+    "-DBLAKE2_NO_UNROLLING",
+    # memory.fill for the wipes (MONOCYPHER_PATCHES): the target's default
+    # today, named so that the build does not depend on that default
+    # (without it the memset would be a call to a function nobody defines).
+    "-mbulk-memory",
     "-nostdlib",
     "-s",
     "-fno-builtin-memcpy",
@@ -109,6 +123,25 @@ def fetch_sdist() -> Path:
     return sdist
 
 
+# Monocypher's crypto_wipe zeroes one volatile byte at a time.  In wasm that
+# is a loop of single-byte stores, and Monocypher and the shim wipe about
+# 700 bytes per seal or open of a short value (ChaCha20 blocks and state,
+# Poly1305 context, one-time key, the key and associated data): 0.1 us of
+# the 0.5 us a 64-byte seal takes in the guest (bench/README.md, P1), and
+# the loops were 2 KB of the module that every process without cached
+# machine code compiles (P4).  The replacement is libsodium's fallback for
+# sodium_memzero: a plain memset, which becomes one memory.fill (bulk memory
+# is part of the wasm target), kept by an empty asm statement that takes the
+# address and clobbers memory, so the compiler cannot drop the stores as
+# dead.  Applied to the pinned source, each exactly once, or the build fails.
+MONOCYPHER_PATCHES = (
+    ("monocypher.c",
+     "\tvolatile u8 *v_secret = (u8*)secret;\n\tZERO(v_secret, size);\n",
+     "\t__builtin_memset(secret, 0, size);\n"
+     "\t__asm__ __volatile__(\"\" : : \"r\"(secret) : \"memory\");\n"),
+)
+
+
 def extract_monocypher(sdist: Path, dest: Path) -> None:
     prefix = f"{SDIST_NAME}-{SDIST_VERSION}/"
     with tarfile.open(sdist) as archive:
@@ -117,7 +150,14 @@ def extract_monocypher(sdist: Path, dest: Path) -> None:
             source = archive.extractfile(member)
             if source is None:
                 raise BuildError(f"{name} missing from {SDIST_FILE}")
-            (dest / name).write_bytes(source.read())
+            text = source.read()
+            for target, old, new in MONOCYPHER_PATCHES:
+                if target != name:
+                    continue
+                if text.count(old.encode()) != 1:
+                    raise BuildError(f"{name}: the text to patch is not found exactly once")
+                text = text.replace(old.encode(), new.encode())
+            (dest / name).write_bytes(text)
 
 
 def compile_guest(output: Path) -> str:

@@ -13,7 +13,7 @@ Ownership (see docs/ARCHITECTURE.md):
 * a thread's guest whose memory grew past ``RETIRE_MEMORY_SIZE`` is dropped
   after that operation: linear memory never shrinks.
 
-Calls go through ``wasmtime_func_call_unchecked`` (about 2 µs) instead of
+Calls go through ``wasmtime_func_call_unchecked`` (about 0.5 µs) instead of
 ``Func.__call__``, which re-reads the function's type on every call (tens of
 µs).  That entry point is reached through wasmtime-py's private bindings, so
 it is used only after the export signatures were checked through the public
@@ -38,7 +38,6 @@ import struct
 import tempfile
 import threading
 from collections.abc import Callable
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -85,6 +84,7 @@ _NO_MAC = bytes(MAC_SIZE)
 #: with one copy; larger ones are written on their own (no second copy).
 _JOIN_MAX = 1 << 14
 _ZEROS = memoryview(bytes(_JOIN_MAX + 1024))
+_ZEROS_LEN = len(_ZEROS)
 #: Bytes of guest memory one batch call may use; larger batches are split.
 BATCH_BYTES = 1 << 20
 
@@ -103,7 +103,19 @@ _EXPORTS: dict[str, tuple[int, int]] = {
 
 
 def wasm_bytes() -> bytes:
-    """The guest module shipped with the package."""
+    """The guest module shipped with the package.
+
+    Read next to this file when the package is a directory (an installed
+    wheel, a checkout): importlib.resources, for packages inside a zip,
+    costs about 1.7 ms of imports the first time, on the path of every
+    process's first seal (bench/README.md, P4)."""
+    try:
+        with open(os.path.join(os.path.dirname(__file__), "mcfields.wasm"), "rb") as handle:
+            return handle.read()
+    except OSError:
+        pass
+    from importlib import resources
+
     try:
         return resources.files(__package__).joinpath("mcfields.wasm").read_bytes()
     except FileNotFoundError:
@@ -142,8 +154,9 @@ def _cache_dir() -> Path | None:
 def _load_module(engine: wasmtime.Engine) -> wasmtime.Module:
     """Compile the guest, or load the machine code cached by an earlier process.
 
-    Compiling takes about 25 ms and loading about 1 ms, which is the
-    difference between meeting the first-seal budget (bench/README.md, P4: 30 ms) or not.
+    Compiling takes about 10 ms and loading about 0.2 ms, on top of the
+    15 ms of importing wasmtime-py, against a first-seal budget of 30 ms
+    (bench/README.md, P4).
     The cache key covers the wasm bytes, wasmtime's version and the engine
     settings, and a file that fails to load is replaced.
     """
@@ -174,7 +187,7 @@ def _load_module(engine: wasmtime.Engine) -> wasmtime.Module:
     return module
 
 
-_ENGINE_SETTINGS = b"parallel_compilation=0;cranelift_opt_level=speed"
+_ENGINE_SETTINGS = b"parallel_compilation=0;cranelift_opt_level=none"
 
 
 class _Compiled:
@@ -183,7 +196,13 @@ class _Compiled:
     def __init__(self) -> None:
         config = wasmtime.Config()
         config.parallel_compilation = False
-        config.cranelift_opt_level = "speed"
+        # The wasm is already optimized by clang -O3, and Cranelift's own
+        # optimizations bought nothing measurable on it (64 B and 1 MiB seal
+        # and open within 1-2 %, interleaved A/B) while costing 3 ms of the
+        # compile (13.5 -> 10.2 ms) that a process without cached machine
+        # code pays before its first seal (bench/README.md, P4).  Measure
+        # both again when the guest's C changes.
+        config.cranelift_opt_level = "none"
         self.engine = wasmtime.Engine(config)
         self.module = _load_module(self.engine)
         self._check_exports()
@@ -483,17 +502,51 @@ class Guest:
     def seal_envelope(self, key: bytes, header: bytes, ad: bytes, text: bytes,
                       nonce: bytes) -> bytes:
         """``header || nonce || mac || ciphertext``, sealed with associated
-        data ``header || ad`` (the envelope, docs/FORMAT.md)."""
+        data ``header || ad`` (the envelope, docs/FORMAT.md).
+
+        :meth:`_seal_one` written out for one binary value: this is the
+        crypto API's seal (bench/README.md, P1), where each method call and
+        attribute load is a measurable share of the 2-3 us an operation
+        takes.  The same checks, wipes and order of operations."""
         if self._busy:
             del key, text
             self._refuse_nested()
         try:
             self._busy = True
-            if len(key) != KEY_SIZE or len(nonce) != NONCE_SIZE or len(header) > HEAD_MAX:
+            head_len = len(header)
+            if len(key) != KEY_SIZE or len(nonce) != NONCE_SIZE or head_len > HEAD_MAX:
                 raise ValueError("key must be 32 bytes, nonce 24 and header at most 16")
-            return self._seal_one(key, header, ad, text, nonce)
+            ad_len, text_len = head_len + len(ad), len(text)
+            if text_len > self.max_text_size or ad_len > MAX_AD_SIZE:
+                self._check_sizes(ad_len, text_len)
+            frame = self.frame
+            nonce_at = frame + _AD_AT + ad_len
+            end = nonce_at + _TAG + text_len
+            if end > self._size:
+                self._ensure(end)
+            view = self._view
+            try:
+                if text_len <= _JOIN_MAX:
+                    view[frame:end] = b"".join(
+                        (_ONE(1, ad_len, text_len, head_len, 0), key, header, ad, nonce,
+                         _NO_MAC, text))
+                else:
+                    view[frame:nonce_at + _TAG] = b"".join(
+                        (_ONE(1, ad_len, text_len, head_len, 0), key, header, ad, nonce,
+                         _NO_MAC))
+                    view[nonce_at + _TAG:end] = text
+                rc = self._seal_call(frame)
+                if rc != MC_OK:
+                    raise GuestError(f"guest seal failed with code {rc}")
+            except BaseException:
+                # The guest may not have run, or not to its wipe.
+                self._zero(frame, end)
+                raise
+            # Key and ad were wiped by the guest, the plaintext overwritten
+            # in place: what remains is the public envelope.
+            return view[nonce_at - head_len:end].tobytes()
         except BaseException:
-            del key, text
+            key = text = None  # error reports print every frame's locals
             raise
         finally:
             self._busy = False
@@ -590,17 +643,60 @@ class Guest:
         ciphertext``) opened with associated data ``header || ad``, or
         ``MC_EAUTH`` when it does not verify.  ``header`` is the header the
         caller expects; the envelope's own first ``len(header)`` bytes are
-        what is authenticated."""
+        what is authenticated.
+
+        :meth:`_open_one` written out, as :meth:`seal_envelope` is."""
         if self._busy:
             del key
             self._refuse_nested()
         try:
             self._busy = True
-            if len(key) != KEY_SIZE or len(header) > HEAD_MAX:
+            head_len = len(header)
+            if len(key) != KEY_SIZE or head_len > HEAD_MAX:
                 raise ValueError("key must be 32 bytes and header at most 16")
-            return self._open_one(key, header, ad, envelope)
+            ad_len = head_len + len(ad)
+            sealed_len = len(envelope)
+            text_len = sealed_len - head_len - _TAG
+            if text_len < 0:
+                return MC_EAUTH
+            if text_len > self.max_text_size or ad_len > MAX_AD_SIZE:
+                self._check_sizes(ad_len, text_len)
+            frame = self.frame
+            end = frame + _AD_AT + ad_len + sealed_len
+            text_at = end - text_len
+            if end > self._size:
+                self._ensure(end)
+            view = self._view
+            try:
+                if text_len <= _JOIN_MAX:
+                    view[frame:end] = b"".join(
+                        (_ONE(1, ad_len, text_len, head_len, 0), key, header, ad, envelope))
+                else:
+                    view[frame:end - sealed_len] = b"".join(
+                        (_ONE(1, ad_len, text_len, head_len, 0), key, header, ad))
+                    view[end - sealed_len:end] = envelope
+                rc = self._open_call(frame)
+                if rc != MC_OK:
+                    raise GuestError(f"guest open failed with code {rc}")
+                status = view[frame + _COUNT]
+                if status == _STATUS_OK:
+                    return view[text_at:end].tobytes()
+                if status != _STATUS_EAUTH:
+                    raise GuestError(f"guest open failed with status {status}")
+                return MC_EAUTH
+            except BaseException:
+                # Key and ad are still there unless the guest ran to its wipe
+                # (a trap, KeyboardInterrupt, or a frame the guest refused).
+                self._zero(frame, text_at)
+                raise
+            finally:
+                # The decrypted text is ours to wipe once copied out.
+                if text_len <= _ZEROS_LEN:
+                    view[text_at:end] = _ZEROS[:text_len]
+                else:
+                    _memset(self._base + text_at, 0, text_len)
         except BaseException:
-            del key
+            key = None  # error reports print every frame's locals
             raise
         finally:
             self._busy = False

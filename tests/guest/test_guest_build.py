@@ -85,6 +85,35 @@ def test_build_rejects_a_tampered_sdist(tmp_path, monkeypatch) -> None:
     assert not (tmp_path / build.SDIST_FILE).exists()
 
 
+def _cached_sdist(build) -> Path:
+    sdist = build.CACHE_DIR / build.SDIST_FILE
+    if not sdist.exists():
+        pytest.skip("the pinned sdist is not in the build cache (run guest/build.py)")
+    return sdist
+
+
+def test_build_patches_monocypher_wipe(tmp_path) -> None:
+    """The one change to Monocypher's source: crypto_wipe's volatile byte
+    loop becomes a memset behind an asm memory barrier (MONOCYPHER_PATCHES)."""
+    build = load_build_module()
+    build.extract_monocypher(_cached_sdist(build), tmp_path)
+    source = (tmp_path / "monocypher.c").read_text()
+    wipe = source[source.index("void crypto_wipe("):]
+    wipe = wipe[:wipe.index("}")]
+    assert "__builtin_memset(secret, 0, size);" in wipe
+    assert '__asm__ __volatile__("" : : "r"(secret) : "memory");' in wipe
+    assert "volatile u8" not in wipe
+
+
+def test_build_refuses_a_patch_that_does_not_apply(tmp_path, monkeypatch) -> None:
+    build = load_build_module()
+    sdist = _cached_sdist(build)
+    monkeypatch.setattr(build, "MONOCYPHER_PATCHES",
+                        (("monocypher.c", "text that is not in Monocypher", "x"),))
+    with pytest.raises(build.BuildError, match="not found exactly once"):
+        build.extract_monocypher(sdist, tmp_path)
+
+
 def test_module_exports_only_what_the_host_calls() -> None:
     engine = wasmtime.Engine()
     module = wasmtime.Module(engine, wasm_bytes())
