@@ -87,11 +87,33 @@ typedef u32 u32x4_u __attribute__((vector_size(16), aligned(1)));
     c += d;  b = ROTL_X4(b ^ c,  7)
 
 /*
+ * Words 4q..4q+3 of the four blocks of a group are lanes 0..3 of a, b, c, d:
+ * transposed to 16 bytes of each block, XORed into out at 16q of it.
+ */
+#define XOR_WORDS_X4(q, a_, b_, c_, d_) do {                            \
+        u32x4 a = (a_), b = (b_), c = (c_), d = (d_);                  \
+        u32x4 ab_lo = __builtin_shufflevector(a, b, 0, 4, 1, 5);       \
+        u32x4 cd_lo = __builtin_shufflevector(c, d, 0, 4, 1, 5);       \
+        u32x4 ab_hi = __builtin_shufflevector(a, b, 2, 6, 3, 7);       \
+        u32x4 cd_hi = __builtin_shufflevector(c, d, 2, 6, 3, 7);       \
+        XOR16(out + 16 * (q), in + 16 * (q),                           \
+              __builtin_shufflevector(ab_lo, cd_lo, 0, 1, 4, 5));      \
+        XOR16(out + 64 + 16 * (q), in + 64 + 16 * (q),                 \
+              __builtin_shufflevector(ab_lo, cd_lo, 2, 3, 6, 7));      \
+        XOR16(out + 128 + 16 * (q), in + 128 + 16 * (q),               \
+              __builtin_shufflevector(ab_hi, cd_hi, 0, 1, 4, 5));      \
+        XOR16(out + 192 + 16 * (q), in + 192 + 16 * (q),               \
+              __builtin_shufflevector(ab_hi, cd_hi, 2, 3, 6, 7));      \
+    } while (0)
+#define XOR16(o, i, v) (*(u32x4_u *)(o) = *(const u32x4_u *)(i) ^ (v))
+
+/*
  * XORs the keystream of blocks ctr, ctr + 1, ... into `groups` groups of
  * four 64-byte blocks (out may equal in), and returns the next counter.
- * Word i of the four blocks of a group is lane 0..3 of x[i]; the blocks are
- * transposed back before the XOR.  The state lives in wasm locals (engine
- * registers and stack), never in linear memory.
+ * Word i of the four blocks of a group is lane 0..3 of xi; the blocks are
+ * transposed back before the XOR.  The state and the keystream live in wasm
+ * locals (engine registers and stack), never in linear memory: no array is
+ * indexed at run time here (see XOR_WORDS_X4's caller).
  */
 __attribute__((target("simd128"), noinline))
 static u64 chacha20_x4(u8 *out, const u8 *in, size_t groups,
@@ -128,30 +150,14 @@ static u64 chacha20_x4(u8 *out, const u8 *in, size_t groups,
             QUARTERROUND_X4(x2, x7, x8 , x13);
             QUARTERROUND_X4(x3, x4, x9 , x14);
         }
-        u32x4 x[16] = {
-            x0 + c0, x1 + c1, x2 + c2, x3 + c3,
-            x4 + k[0], x5 + k[1], x6 + k[2], x7 + k[3],
-            x8 + k[4], x9 + k[5], x10 + k[6], x11 + k[7],
-            x12 + v12, x13 + v13, x14 + v14, x15 + v15,
-        };
-        /* Words 4q..4q+3 of block j are lane j of x[4q..4q+3]. */
-        FOR (q, 0, 4) {
-            u32x4 a = x[4 * q], b = x[4 * q + 1], c = x[4 * q + 2], d = x[4 * q + 3];
-            u32x4 ab_lo = __builtin_shufflevector(a, b, 0, 4, 1, 5);
-            u32x4 cd_lo = __builtin_shufflevector(c, d, 0, 4, 1, 5);
-            u32x4 ab_hi = __builtin_shufflevector(a, b, 2, 6, 3, 7);
-            u32x4 cd_hi = __builtin_shufflevector(c, d, 2, 6, 3, 7);
-            u32x4 blk[4] = {
-                __builtin_shufflevector(ab_lo, cd_lo, 0, 1, 4, 5),
-                __builtin_shufflevector(ab_lo, cd_lo, 2, 3, 6, 7),
-                __builtin_shufflevector(ab_hi, cd_hi, 0, 1, 4, 5),
-                __builtin_shufflevector(ab_hi, cd_hi, 2, 3, 6, 7),
-            };
-            FOR (j, 0, 4) {
-                size_t at = 64 * j + 16 * q;
-                *(u32x4_u *)(out + at) = *(const u32x4_u *)(in + at) ^ blk[j];
-            }
-        }
+        /* Named values, not an array: an array indexed in a loop lives on
+         * the shadow stack in linear memory, and would leave the last
+         * group's keystream there (with the ciphertext, the plaintext;
+         * tests/guest/test_guest_wipe.py looks for it). */
+        XOR_WORDS_X4(0, x0 + c0, x1 + c1, x2 + c2, x3 + c3);
+        XOR_WORDS_X4(1, x4 + k[0], x5 + k[1], x6 + k[2], x7 + k[3]);
+        XOR_WORDS_X4(2, x8 + k[4], x9 + k[5], x10 + k[6], x11 + k[7]);
+        XOR_WORDS_X4(3, x12 + v12, x13 + v13, x14 + v14, x15 + v15);
         out += 256;
         in += 256;
         ctr += 4;
