@@ -622,20 +622,12 @@ class Guest:
 
         Returns the plaintext, or ``None`` if the MAC does not verify.
         """
-        if self._busy:
-            del key
-            self._refuse_nested()
         try:
-            self._busy = True
-            if len(key) != KEY_SIZE:
-                raise ValueError("key must be 32 bytes")
-            result = self._open_one(key, b"", ad, sealed)
+            result = self.open_envelope(key, b"", ad, sealed)
             return None if result.__class__ is int else result
         except BaseException:
-            del key  # not left for error reports to print
+            key = None  # not left for error reports to print
             raise
-        finally:
-            self._busy = False
 
     def open_envelope(self, key: bytes, header: bytes, ad: bytes,
                       envelope: bytes | memoryview) -> bytes | int:
@@ -645,7 +637,7 @@ class Guest:
         caller expects; the envelope's own first ``len(header)`` bytes are
         what is authenticated.
 
-        :meth:`_open_one` written out, as :meth:`seal_envelope` is."""
+        Written out, as :meth:`seal_envelope` is: the crypto API's open."""
         if self._busy:
             del key
             self._refuse_nested()
@@ -700,52 +692,6 @@ class Guest:
             raise
         finally:
             self._busy = False
-
-    def _open_one(self, key: bytes, header: bytes, ad: bytes,
-                  sealed: bytes | memoryview) -> bytes | int:
-        try:
-            head_len = len(header)
-            ad_len = head_len + len(ad)
-            text_len = len(sealed) - head_len - _TAG
-            if text_len < 0:
-                return MC_EAUTH
-            if text_len > self.max_text_size or ad_len > MAX_AD_SIZE:
-                self._check_sizes(ad_len, text_len)
-            frame = self.frame
-            text_at = frame + _AD_AT + ad_len + head_len + _TAG
-            end = text_at + text_len
-            if end > self._size:
-                self._ensure(end)
-            view = self._view
-            try:
-                if text_len <= _JOIN_MAX:
-                    view[frame:end] = b"".join(
-                        (_ONE(1, ad_len, text_len, head_len, 0), key, header, ad, sealed))
-                else:
-                    view[frame:end - len(sealed)] = b"".join(
-                        (_ONE(1, ad_len, text_len, head_len, 0), key, header, ad))
-                    view[end - len(sealed):end] = sealed
-                rc = self._open_call(frame)
-                if rc != MC_OK:
-                    raise GuestError(f"guest open failed with code {rc}")
-                status = view[frame + _COUNT]
-                if status == _STATUS_OK:
-                    return view[text_at:end].tobytes()
-                if status != _STATUS_EAUTH:
-                    raise GuestError(f"guest open failed with status {status}")
-                return MC_EAUTH
-            except BaseException:
-                # Key and ad are still there unless the guest ran to its wipe
-                # (a trap, KeyboardInterrupt, or a frame the guest refused).
-                self._zero(frame, text_at)
-                del key
-                raise
-            finally:
-                # The decrypted text is ours to wipe once copied out.
-                self._zero(text_at, end)
-        except BaseException:
-            key = None  # error reports print every frame's locals
-            raise
 
     def open_text(self, key: bytes, header: bytes, ad: bytes, stored: str,
                   prefix_len: int) -> bytes | int:
