@@ -71,11 +71,12 @@ class EncryptedDescriptor(DeferredAttribute):
     def __set__(self, instance: Any, value: Any) -> None:
         data = instance.__dict__
         attname = self.field.attname
-        if value is not None and type(value) is not Sealed:
+        # (Every instance built, loaded or not, comes through here: a
+        # loaded Sealed, None or a mutable value is stored at once.)
+        if type(value) in IMMUTABLE and value is not None:
             current = data.get(attname)
             if (
                 type(current) is Sealed
-                and type(value) in IMMUTABLE
                 and type(current.peek()) is type(value)
                 and current.peek() == value
             ):

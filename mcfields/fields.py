@@ -24,7 +24,7 @@ the default) or a binary one (``storage="binary"``, see
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from django.core import checks
@@ -36,7 +36,7 @@ from django.db.models.signals import class_prepared
 from . import conf
 from . import plaintext as codecs
 from . import storage as _storage
-from .binding import associated_data, canonical_pk
+from .binding import binder, canonical_pk
 from .compat import PlaceholderHooks, is_historical, updated_fields, upsert_options
 from .descriptors import EncryptedDescriptor
 from .exceptions import DecryptionError, ValueTooLargeError
@@ -149,8 +149,8 @@ class EncryptedField(PlaceholderHooks, models.Field):
         self, cls: type[models.Model], name: str, *args: Any, **kw: Any
     ) -> None:
         # A field copied from an abstract base must not keep the base's label.
-        self.__dict__.pop("_label", None)
-        self.__dict__.pop("_index_field", None)
+        for cached in ("_label", "_index_field", "_binder", "_pk_attname"):
+            self.__dict__.pop(cached, None)
         super().contribute_to_class(cls, name, *args, **kw)
         self.base_field.model = cls
         if self.searchable and not cls._meta.abstract and not is_historical(cls):
@@ -274,12 +274,27 @@ class EncryptedField(PlaceholderHooks, models.Field):
     @property
     def pk_attname(self) -> str:
         """Attribute holding the pk of the table this column lives in."""
-        return self.model._meta.pk.attname
+        attname = self.__dict__.get("_pk_attname")
+        if attname is None:
+            # Cached: pre_save reads it on every save.
+            attname = self.__dict__["_pk_attname"] = self.model._meta.pk.attname
+        return attname  # type: ignore[no-any-return]
+
+    @property
+    def _bind(self) -> Callable[[Any], bytes]:
+        """``associated_data`` as one call (mcfields.binding.binder), built
+        once the model has its pk: every seal and open calls it."""
+        bind = self.__dict__.get("_binder")
+        if bind is None:
+            bind = binder(self.binding_label, self.model)
+            if self.model._meta.pk is not None:
+                self.__dict__["_binder"] = bind
+        return bind  # type: ignore[no-any-return]
 
     def associated_data(self, pk: Any) -> bytes:
         """The associated data of this column's value in row ``pk``: the
         binding label and the canonical pk text (mcfields.binding)."""
-        return associated_data(self.binding_label, self.model, pk)
+        return self._bind(pk)
 
     # -- sealing and opening (also the contract for rotation and admin) ------------
 
@@ -288,15 +303,15 @@ class EncryptedField(PlaceholderHooks, models.Field):
         if value is None:
             return None
         try:
-            # (plaintext_for_seal and associated_data inlined: this runs on
-            # every save.)  The storage form seals in one guest call (text:
-            # base64url too).
+            # (plaintext_for_seal, associated_data and Storage.seal inlined:
+            # this runs on every save.)  The storage form seals in one guest
+            # call (text: base64url too).
             plaintext = self._to_bytes(value)
             if len(plaintext) > conf.max_value_size():
                 plaintext = self.plaintext_for_seal(value)  # raises ValueTooLargeError
-            return self.storage.seal(
-                conf.get_keyring(), plaintext,
-                associated_data(self.binding_label, self.model, pk))
+            bind = self.__dict__.get("_binder") or self._bind
+            ring = conf.get_keyring()
+            return getattr(ring, self.storage.keyring_seal)(plaintext, bind(pk))
         except BaseException:
             # Django's error reports print every frame's locals (with DEBUG
             # on, sensitive_variables is ignored): not the plaintext.
@@ -344,7 +359,7 @@ class EncryptedField(PlaceholderHooks, models.Field):
         if value is None:
             return None
         try:
-            ad = associated_data(self.binding_label, self.model, pk)  # inlined: every read
+            ad = (self.__dict__.get("_binder") or self._bind)(pk)  # every read
             if isinstance(value, Sealed) and (
                 value.field is None or value.field.storage is not self.storage
             ):
@@ -479,7 +494,7 @@ class EncryptedField(PlaceholderHooks, models.Field):
                 value = getattr(model_instance, self.attname)
             if value is None or type(value) is ForSave:
                 return value
-            pk = getattr(model_instance, self.pk_attname)
+            pk = getattr(model_instance, self.__dict__.get("_pk_attname") or self.pk_attname)
             if pk is None:
                 if hasattr(value, "resolve_expression"):
                     raise self._refuse_expression(value, assigned=True)
@@ -535,6 +550,9 @@ class EncryptedField(PlaceholderHooks, models.Field):
         )
 
     def get_db_prep_save(self, value: Any, connection: Any) -> Any:
+        if type(value) is ForSave:  # get_db_prep_value's common case: every save
+            db = value.db
+            return db if self.storage.param_is_value else self._db_param(db, connection)
         return self.get_db_prep_value(value, connection)
 
     def _refuse_expression(self, value: Any, assigned: bool = False) -> FieldError:
@@ -555,6 +573,12 @@ class EncryptedField(PlaceholderHooks, models.Field):
             "and save(), or use mcfields.EncryptedManager's update() with a plain value."
         )
 
+    #: The parameters get_db_prep_save() makes of a sealed value (str for
+    #: text, bytes or the driver's Binary for binary storage, a
+    #: placeholder): in a plain INSERT, check_placeholder() has nothing to
+    #: refuse (no upsert, no UPDATE, no expression), so the hook skips it.
+    plain_insert_types = frozenset({ForSave, str, bytes, bytearray, memoryview})
+
     def check_placeholder(self, value: Any, compiler: Any) -> None:
         """Run by the compilers for every value they write (PlaceholderHooks).
 
@@ -567,7 +591,7 @@ class EncryptedField(PlaceholderHooks, models.Field):
         upsert = upsert_options(compiler)
         if upsert is not None:
             refuse_upsert(self.model, *upsert)
-        index_field = self.index_field
+        index_field = self.index_field if self.searchable else None
         if index_field is not None:
             written = updated_fields(compiler)
             if written is not None and index_field not in written:

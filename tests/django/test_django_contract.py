@@ -278,6 +278,91 @@ def test_updated_fields_read_the_update_query() -> None:
     assert compat.updated_fields(InsertQuery(AutoItem).get_compiler("default")) is None
 
 
+def test_only_insert_queries_have_on_conflict() -> None:
+    """PlaceholderHooks skips check_placeholder for a sealed parameter when
+    ``compiler.query.on_conflict`` is None: only an INSERT without ON
+    CONFLICT has that; an UPDATE (or any other query) has no such attribute,
+    and an upsert has a value."""
+    from django.db.models.sql import UpdateQuery
+
+    assert InsertQuery(UuidItem).on_conflict is None
+    assert InsertQuery(UuidItem, on_conflict=OnConflict.UPDATE).on_conflict is not None
+    assert not hasattr(UpdateQuery(AutoItem), "on_conflict")
+    assert not hasattr(AutoItem.objects.all().query, "on_conflict")
+
+
+def test_insert_compiler_hands_the_prepared_value_to_the_placeholder_hook() -> None:
+    """The INSERT compiler passes get_db_prep_save()'s result (a str or the
+    driver's Binary) to the hook; those types are plain_insert_types."""
+    seen: list[type] = []
+    field = AutoItem._meta.get_field("secret")
+    blob = AutoItem._meta.get_field("blob")
+    hook = "get_placeholder_sql" if compat.DJANGO_VERSION >= (6, 1) else "get_placeholder"
+    for f in (field, blob):
+        original = getattr(type(f), hook)
+
+        def spy(self: Any, value: Any, compiler: Any, conn: Any, _original: Any = original) -> Any:
+            seen.append(type(value))
+            return _original(self, value, compiler, conn)
+
+        setattr(type(f), hook, spy)
+    try:
+        UuidItem.objects.create(code="prepared", secret="s", blob=b"b")
+    finally:
+        for f in (field, blob):
+            delattr(type(f), hook)
+    assert seen and all(kind in field.plain_insert_types for kind in seen)
+
+
+def test_runs_unchanged_is_asked_with_djangos_positional_arguments() -> None:
+    """``install_model_hooks(runs_unchanged=...)``: for Django's own call
+    (positional), the predicate gets raw, cls and update_fields; True runs
+    Django's method directly with every argument, False hands a
+    SaveTableCall to the hook; a call with keywords goes to the hook."""
+    asked: list[tuple[Any, ...]] = []
+    hooked: list[Any] = []
+    forwarded: list[tuple[Any, ...]] = []
+
+    class Base:
+        def _save_table(self, *args: Any, **kwargs: Any) -> str:
+            forwarded.append((args, kwargs))
+            return "django"
+
+        @classmethod
+        def from_db(cls, *args: Any, **kwargs: Any) -> Any:
+            return None
+
+        def refresh_from_db(self, *args: Any, **kwargs: Any) -> None:
+            return None
+
+    class Hooked(Base):
+        pass
+
+    def unchanged(instance: Any, raw: Any, cls: Any, update_fields: Any) -> bool:
+        asked.append((instance, raw, cls, update_fields))
+        return update_fields is None
+
+    def hook(call: compat.SaveTableCall) -> Any:
+        hooked.append(call.update_fields)
+        return call()
+
+    compat.install_model_hooks(Hooked, save_table=hook, from_db=lambda instance: None,
+                               refresh_from_db=lambda run: run(), runs_unchanged=unchanged)
+    obj = Hooked()
+    assert obj._save_table(False, Note, False, True, "db", None, later=1) == "django"
+    assert obj._save_table(True, Note, False, False, "db", {"a"}) == "django"
+    assert obj._save_table(raw=False, cls=Note, using="x") == "django"
+    assert asked == [(obj, False, Note, None), (obj, True, Note, {"a"})]
+    assert hooked == [{"a"}, None]
+    assert forwarded == [((False, Note, False, True, "db", None), {"later": 1}),
+                         ((True, Note, False, False, "db", {"a"}), {}),
+                         ((), {"raw": False, "cls": Note, "using": "x"})]
+    # Django's own call passes every parameter mcfields reads positionally.
+    params = list(inspect.signature(models.Model._save_table).parameters)
+    assert params[1 : 1 + len(compat.SAVE_TABLE_PARAMETERS)] == list(
+        compat.SAVE_TABLE_PARAMETERS)
+
+
 class _Compiler:
     query = object()
 
