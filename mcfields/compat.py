@@ -112,10 +112,10 @@ class SaveTableCall:
     def insert(self) -> Any:
         """Run Django's ``_save_table`` with ``force_insert=True`` (a pk
         chosen before the INSERT: Django would otherwise try an UPDATE)."""
-        args = self.args
-        if len(args) > _FORCE_INSERT:
-            return self.original(self.instance, *args[:_FORCE_INSERT], True,
-                                 *args[_FORCE_INSERT + 1:], **self.kwargs)
+        if len(self.args) > _FORCE_INSERT:
+            args = list(self.args)
+            args[_FORCE_INSERT] = True
+            return self.original(self.instance, *args, **self.kwargs)
         return self(force_insert=True)
 
 

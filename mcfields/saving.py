@@ -44,7 +44,7 @@ from .compat import (
     install_model_hooks,
     pk_value_on_save,
 )
-from .descriptors import copying, note_loaded
+from .descriptors import copying, refresh_sources
 from .exceptions import forget_locals_on_error
 from .sealed import Sealed
 
@@ -536,7 +536,9 @@ def _bind_loaded(instance: models.Model) -> None:
     select_related, refresh_from_db, raw()); hooking it rather than the
     ``post_init`` signal keeps the cost off instances built in Python.
     """
-    note_loaded(instance)
+    sources = refresh_sources()
+    if sources is not None:
+        sources.add(id(instance))
     data = instance.__dict__
     for attname, pk_attname in type(instance).__dict__.get(_LOAD_SPEC, ()):
         value = data.get(attname)
