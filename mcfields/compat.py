@@ -254,24 +254,24 @@ class PlaceholderHooks:
     each runs ``check_placeholder`` and then the base field's own hook (so
     ``BinaryField``'s placeholder is kept).
 
-    A value whose type is in :attr:`plain_insert_types` in an INSERT
-    without ``ON CONFLICT`` (``InsertQuery.on_conflict``, private: None)
-    skips ``check_placeholder``: the field declares that it has nothing to
-    check there, and the hook runs for every value of every row inserted.
-    (The INSERT compiler hands over the value ``get_db_prep_save``
-    returned: the driver's parameter.)
+    A field whose ``check_placeholder`` refuses nothing but expressions in
+    an INSERT without ``ON CONFLICT`` (:attr:`insert_refuses_only_expressions`)
+    skips the call for the other values of such an INSERT
+    (``InsertQuery.on_conflict``, private: None): the hook runs for every
+    value of every row inserted.
     """
 
-    #: The types of the values ``check_placeholder`` always accepts in an
-    #: INSERT without ``ON CONFLICT``.
-    plain_insert_types: frozenset[type] = frozenset()
+    #: Whether ``check_placeholder`` refuses only expressions (values with
+    #: ``as_sql``) in an INSERT without ``ON CONFLICT``.
+    insert_refuses_only_expressions = False
 
     def check_placeholder(self, value: Any, compiler: Any) -> None:
         raise NotImplementedError
 
     def get_placeholder(self, value: Any, compiler: Any, connection: Any) -> str:
-        if (type(value) not in self.plain_insert_types
-                or getattr(compiler.query, "on_conflict", _NOT_INSERT) is not None):
+        if not (self.insert_refuses_only_expressions
+                and getattr(compiler.query, "on_conflict", _NOT_INSERT) is None
+                and not hasattr(value, "as_sql")):
             self.check_placeholder(value, compiler)
         parent = _parent_hooks.get((type(self), "get_placeholder"), _UNKNOWN)
         if parent is _UNKNOWN:
@@ -282,8 +282,9 @@ class PlaceholderHooks:
         return parent(self, value, compiler, connection) if parent is not None else "%s"
 
     def get_placeholder_sql(self, value: Any, compiler: Any, connection: Any) -> Any:
-        if (type(value) not in self.plain_insert_types
-                or getattr(compiler.query, "on_conflict", _NOT_INSERT) is not None):
+        if not (self.insert_refuses_only_expressions
+                and getattr(compiler.query, "on_conflict", _NOT_INSERT) is None
+                and not hasattr(value, "as_sql")):
             self.check_placeholder(value, compiler)
         parent = _parent_hooks.get((type(self), "get_placeholder_sql"), _UNKNOWN)
         if parent is _UNKNOWN:

@@ -573,11 +573,10 @@ class EncryptedField(PlaceholderHooks, models.Field):
             "and save(), or use mcfields.EncryptedManager's update() with a plain value."
         )
 
-    #: The parameters get_db_prep_save() makes of a sealed value (str for
-    #: text, bytes or the driver's Binary for binary storage, a
-    #: placeholder): in a plain INSERT, check_placeholder() has nothing to
-    #: refuse (no upsert, no UPDATE, no expression), so the hook skips it.
-    plain_insert_types = frozenset({ForSave, str, bytes, bytearray, memoryview})
+    #: In an INSERT without ON CONFLICT, check_placeholder() refuses only
+    #: an expression (no upsert, no UPDATE to check): the hook skips it for
+    #: the sealed parameters of every row.
+    insert_refuses_only_expressions = True
 
     def check_placeholder(self, value: Any, compiler: Any) -> None:
         """Run by the compilers for every value they write (PlaceholderHooks).

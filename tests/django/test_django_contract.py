@@ -291,27 +291,32 @@ def test_only_insert_queries_have_on_conflict() -> None:
     assert not hasattr(AutoItem.objects.all().query, "on_conflict")
 
 
-def test_insert_compiler_hands_the_prepared_value_to_the_placeholder_hook() -> None:
-    """The INSERT compiler passes get_db_prep_save()'s result (a str or the
-    driver's Binary) to the hook; those types are plain_insert_types."""
-    seen: list[type] = []
-    field = AutoItem._meta.get_field("secret")
-    blob = AutoItem._meta.get_field("blob")
-    hook = "get_placeholder_sql" if compat.DJANGO_VERSION >= (6, 1) else "get_placeholder"
-    for f in (field, blob):
-        original = getattr(type(f), hook)
+def test_placeholder_hook_skips_the_check_only_for_a_plain_insert(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """check_placeholder is skipped for the values of an INSERT without ON
+    CONFLICT (text and binary parameters, whatever the driver's Binary
+    type), and still runs for an upsert and an UPDATE."""
+    from mcfields.fields import EncryptedField
 
-        def spy(self: Any, value: Any, compiler: Any, conn: Any, _original: Any = original) -> Any:
-            seen.append(type(value))
-            return _original(self, value, compiler, conn)
-
-        setattr(type(f), hook, spy)
-    try:
-        UuidItem.objects.create(code="prepared", secret="s", blob=b"b")
-    finally:
-        for f in (field, blob):
-            delattr(type(f), hook)
-    assert seen and all(kind in field.plain_insert_types for kind in seen)
+    checked: list[Any] = []
+    real = EncryptedField.check_placeholder
+    monkeypatch.setattr(EncryptedField, "check_placeholder",
+                        lambda self, value, compiler: checked.append(compiler.query)
+                        or real(self, value, compiler))
+    item = UuidItem.objects.create(code="plain", secret="s", blob=b"b")
+    assert checked == []
+    # A plain manager (EncryptedManager refuses before any SQL is built);
+    # the savepoint keeps the test's transaction usable.
+    with pytest.raises(ValueError, match="update_conflicts"), transaction.atomic():
+        UuidItem.plain.bulk_create([UuidItem(code="plain", secret="t")],
+                                   update_conflicts=True, update_fields=["secret"],
+                                   unique_fields=["code"])
+    assert checked and getattr(checked[0], "on_conflict", None) is not None
+    checked.clear()
+    item.secret = "u"
+    item.save()
+    assert checked and not hasattr(checked[0], "on_conflict")  # the UPDATE
 
 
 def test_runs_unchanged_is_asked_with_djangos_positional_arguments() -> None:
