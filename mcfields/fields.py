@@ -61,6 +61,11 @@ __all__ = [
     "refuse_upsert",
 ]
 
+#: The codec of text fields, and the to_python() methods that return a str
+#: unchanged (EmailField and URLField inherit CharField's).
+_TEXT_CODEC = codecs.codec_for(models.TextField())
+_STR_TO_PYTHON = (models.TextField.to_python, models.CharField.to_python)
+
 _USE_MANAGER = (
     "Use mcfields.EncryptedManager (objects = EncryptedManager()) for QuerySet.update(), "
     "bulk_update() and bulk_create(), or assign the value and call save()."
@@ -117,6 +122,11 @@ class EncryptedField(PlaceholderHooks, models.Field):
         self.storage_name = storage
         self.storage = _storage.storage_named(storage or self.default_storage)
         self.plaintext_codec = codecs.codec_for(base_field)
+        # The text codec's bytes are the value's UTF-8 when the base field's
+        # to_python() hands a str back unchanged (Text, Char, Email, URL):
+        # seal_for_pk and open_for_pk then skip the codec's calls.
+        self._utf8_text = self.plaintext_codec is _TEXT_CODEC
+        self._utf8_str = self._utf8_text and type(base_field).to_python in _STR_TO_PYTHON
         self.empty_strings_allowed = base_field.empty_strings_allowed
         self.empty_values = list(base_field.empty_values)
         self.searchable = searchable
@@ -306,7 +316,14 @@ class EncryptedField(PlaceholderHooks, models.Field):
             # (plaintext_for_seal, associated_data and Storage.seal inlined:
             # this runs on every save.)  The storage form seals in one guest
             # call (text: base64url too).
-            plaintext = self._to_bytes(value)
+            plaintext = None
+            if type(value) is str and self._utf8_str:
+                try:
+                    plaintext = value.encode("utf-8")
+                except UnicodeEncodeError:
+                    pass  # a lone surrogate: _to_bytes words the error
+            if plaintext is None:
+                plaintext = self._to_bytes(value)
             if len(plaintext) > conf.max_value_size():
                 plaintext = self.plaintext_for_seal(value)  # raises ValueTooLargeError
             bind = self.__dict__.get("_binder") or self._bind
@@ -369,6 +386,11 @@ class EncryptedField(PlaceholderHooks, models.Field):
             else:
                 stored = value.db_value if isinstance(value, Sealed) else value
                 plaintext = self.storage.open(conf.get_keyring(), stored, ad)
+            if self._utf8_text:
+                try:
+                    return plaintext.decode("utf-8")
+                except UnicodeDecodeError:
+                    pass  # _from_bytes raises the DecryptionError
             return self._from_bytes(plaintext)
         except DecryptionError as exc:
             # A value that opened but does not convert (_from_bytes) must
