@@ -12,14 +12,14 @@ from __future__ import annotations
 
 import struct
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from django.db import models
 
 from .crypto import binding
 
-__all__ = ["PK_TYPES", "associated_data", "canonical_pk", "pk_text", "pk_value_type"]
+__all__ = ["PK_TYPES", "associated_data", "binder", "canonical_pk", "pk_text", "pk_value_type"]
 
 
 def pk_text(pk: Any) -> str:
@@ -157,3 +157,46 @@ def associated_data(label: str, model: type[models.Model] | None, pk: Any) -> by
         return binding(label, text)
     encoded = text.encode("utf-8")
     return prefix + _U32.pack(len(encoded)) + encoded
+
+
+def binder(label: str, model: type[models.Model] | None) -> Callable[[Any], bytes]:
+    """``lambda pk: associated_data(label, model, pk)`` with the per-column
+    work done once: a field keeps one and calls it on every seal and open
+    (one call instead of three per value).  Same bytes as
+    :func:`associated_data`, which it falls back to for anything but a
+    value of the pk field's own type."""
+    prefix = _label_prefix(label)
+    pk_field = model._meta.pk if model is not None else None
+    own = pk_value_type(pk_field) if pk_field is not None else None
+    if prefix is None or not (own is int or own is uuid.UUID or own is str):
+
+        def slow(pk: Any) -> bytes:
+            return associated_data(label, model, pk)
+
+        return slow
+    pack = _U32.pack
+
+    if own is uuid.UUID:
+
+        def bind_uuid(pk: Any) -> bytes:
+            if type(pk) is own:
+                # str(pk), without UUID.__str__'s property and formatting
+                # calls (every seal and open of a UUID-keyed row).
+                h = f"{pk.int:032x}"
+                encoded = f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}".encode()
+            else:
+                encoded = canonical_pk(model, pk).encode("utf-8")
+            return prefix + pack(len(encoded)) + encoded
+
+        return bind_uuid
+
+    def bind(pk: Any) -> bytes:
+        if type(pk) is own:
+            # As associated_data: str() is the canonical text of a value
+            # of the pk field's own type.
+            encoded = str(pk).encode("utf-8")
+        else:
+            encoded = canonical_pk(model, pk).encode("utf-8")
+        return prefix + pack(len(encoded)) + encoded
+
+    return bind

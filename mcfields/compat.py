@@ -112,15 +112,16 @@ class SaveTableCall:
     def insert(self) -> Any:
         """Run Django's ``_save_table`` with ``force_insert=True`` (a pk
         chosen before the INSERT: Django would otherwise try an UPDATE)."""
-        args = self.args
-        if len(args) > _FORCE_INSERT:
-            return self.original(self.instance, *args[:_FORCE_INSERT], True,
-                                 *args[_FORCE_INSERT + 1:], **self.kwargs)
+        if len(self.args) > _FORCE_INSERT:
+            args = list(self.args)
+            args[_FORCE_INSERT] = True
+            return self.original(self.instance, *args, **self.kwargs)
         return self(force_insert=True)
 
 
 _FIRST_UNREAD = len(SAVE_TABLE_PARAMETERS)
 _FORCE_INSERT = _POSITION["force_insert"]
+_RAW, _CLS, _UPDATE_FIELDS = _POSITION["raw"], _POSITION["cls"], _POSITION["update_fields"]
 
 
 def install_model_hooks(
@@ -128,11 +129,16 @@ def install_model_hooks(
     save_table: Callable[[SaveTableCall], Any],
     from_db: Callable[[models.Model], None],
     refresh_from_db: Callable[[Callable[[], Any]], Any],
+    runs_unchanged: Callable[[models.Model, Any, Any, Any], bool] | None = None,
 ) -> None:
     """Hook a model class (once; subclasses inherit the hooks).
 
     * ``save_table(call)`` replaces ``_save_table`` and runs ``call()`` to
       do Django's work (``call.insert()``: with ``force_insert=True``).
+      ``runs_unchanged(instance, raw, cls, update_fields)``, when given, is
+      asked first for Django's own (positional) call: if it answers True,
+      Django's method runs directly, without a ``SaveTableCall`` (the
+      common case of every save of a row whose pk is known).
     * ``from_db(instance)`` runs after ``Model.from_db`` built an instance
       (public classmethod, but its signature grows: Django 6.1 added
       ``fetch_mode``; everything is forwarded).
@@ -143,6 +149,12 @@ def install_model_hooks(
         original_save_table = current
 
         def _save_table(self: models.Model, *args: Any, **kwargs: Any) -> Any:
+            if (
+                runs_unchanged is not None
+                and len(args) >= _FIRST_UNREAD
+                and runs_unchanged(self, args[_RAW], args[_CLS], args[_UPDATE_FIELDS])
+            ):
+                return original_save_table(self, *args, **kwargs)
             return save_table(SaveTableCall(original_save_table, self, args, kwargs))
 
         _save_table._mcfields_wrapper = True  # type: ignore[attr-defined]
@@ -241,22 +253,42 @@ class PlaceholderHooks:
     deprecates a class that defines only the old name.  Both are defined;
     each runs ``check_placeholder`` and then the base field's own hook (so
     ``BinaryField``'s placeholder is kept).
+
+    A field whose ``check_placeholder`` refuses nothing but expressions in
+    an INSERT without ``ON CONFLICT`` (:attr:`insert_refuses_only_expressions`)
+    skips the call for the other values of such an INSERT
+    (``InsertQuery.on_conflict``, private: None): the hook runs for every
+    value of every row inserted.
     """
+
+    #: Whether ``check_placeholder`` refuses only expressions (values with
+    #: ``as_sql``) in an INSERT without ``ON CONFLICT``.
+    insert_refuses_only_expressions = False
 
     def check_placeholder(self, value: Any, compiler: Any) -> None:
         raise NotImplementedError
 
     def get_placeholder(self, value: Any, compiler: Any, connection: Any) -> str:
-        self.check_placeholder(value, compiler)
-        parent = _parent_hook(type(self), "get_placeholder")
+        if not (self.insert_refuses_only_expressions
+                and getattr(compiler.query, "on_conflict", _NOT_INSERT) is None
+                and not hasattr(value, "as_sql")):
+            self.check_placeholder(value, compiler)
+        parent = _parent_hooks.get((type(self), "get_placeholder"), _UNKNOWN)
+        if parent is _UNKNOWN:
+            parent = _parent_hook(type(self), "get_placeholder")
         if parent is _BOUND:
             parent = getattr(super(), "get_placeholder")  # noqa: B009
             return parent(value, compiler, connection)
         return parent(self, value, compiler, connection) if parent is not None else "%s"
 
     def get_placeholder_sql(self, value: Any, compiler: Any, connection: Any) -> Any:
-        self.check_placeholder(value, compiler)
-        parent = _parent_hook(type(self), "get_placeholder_sql")
+        if not (self.insert_refuses_only_expressions
+                and getattr(compiler.query, "on_conflict", _NOT_INSERT) is None
+                and not hasattr(value, "as_sql")):
+            self.check_placeholder(value, compiler)
+        parent = _parent_hooks.get((type(self), "get_placeholder_sql"), _UNKNOWN)
+        if parent is _UNKNOWN:
+            parent = _parent_hook(type(self), "get_placeholder_sql")
         if parent is _BOUND:
             parent = getattr(super(), "get_placeholder_sql")  # noqa: B009
             return parent(value, compiler, connection)
@@ -268,6 +300,10 @@ class PlaceholderHooks:
 # (class, hook name) -> the base field class's own hook, or None.  Looked up
 # once per class: the compilers call the hook for every value they write.
 _parent_hooks: dict[tuple[type, str], Any] = {}
+#: ``on_conflict`` of a query that is not an INSERT (no such attribute).
+_NOT_INSERT = object()
+#: Not looked up yet (the hook itself is inlined: it runs for every value).
+_UNKNOWN = object()
 #: The parent's hook is not a plain function (a staticmethod...): bind it
 #: through super() on each call.
 _BOUND = object()

@@ -21,7 +21,7 @@ from django.db.models.query_utils import DeferredAttribute
 from .plaintext import IMMUTABLE
 from .sealed import Sealed
 
-__all__ = ["EncryptedDescriptor", "copying", "note_loaded"]
+__all__ = ["EncryptedDescriptor", "copying", "refresh_sources"]
 
 # ids of the instances that refresh_from_db() loaded and is copying values
 # from: reading their encrypted attributes yields the Sealed itself, so
@@ -42,11 +42,11 @@ class copying:  # noqa: N801 - used like a function, as a context manager
         _SOURCES.reset(self._token)
 
 
-def note_loaded(instance: Any) -> None:
-    """Called for every instance built from a row (``Model.from_db``)."""
-    sources = _SOURCES.get()
-    if sources is not None:
-        sources.add(id(instance))
+#: The ids of the instances being loaded by ``refresh_from_db()`` (None
+#: outside it): ``Model.from_db`` adds every instance it builds.  The
+#: contextvar's own getter, without a function around it: it runs for
+#: every loaded row.
+refresh_sources = _SOURCES.get
 
 
 class EncryptedDescriptor(DeferredAttribute):
@@ -71,11 +71,12 @@ class EncryptedDescriptor(DeferredAttribute):
     def __set__(self, instance: Any, value: Any) -> None:
         data = instance.__dict__
         attname = self.field.attname
-        if value is not None and type(value) is not Sealed:
+        # (Every instance built, loaded or not, comes through here: a
+        # loaded Sealed, None or a mutable value is stored at once.)
+        if type(value) in IMMUTABLE and value is not None:
             current = data.get(attname)
             if (
                 type(current) is Sealed
-                and type(value) in IMMUTABLE
                 and type(current.peek()) is type(value)
                 and current.peek() == value
             ):

@@ -44,7 +44,7 @@ from .compat import (
     install_model_hooks,
     pk_value_on_save,
 )
-from .descriptors import copying, note_loaded
+from .descriptors import copying, refresh_sources
 from .exceptions import forget_locals_on_error
 from .sealed import Sealed
 
@@ -320,6 +320,25 @@ def _save_table(call: SaveTableCall) -> Any:
     return _save_table_general(call, preallocated=False)
 
 
+def _runs_unchanged(instance: Any, raw: bool, cls: type[models.Model] | None,
+                    update_fields: Any) -> bool:
+    """Whether :func:`_save_table` would run Django's method unchanged
+    (asked by the hook before it builds a ``SaveTableCall``): a table
+    without encrypted columns, or a row whose pk is known (``pre_save``
+    then seals directly), unless a searchable field's blind index must be
+    added to ``update_fields``."""
+    if raw or cls is None:
+        return False
+    columns = cls.__dict__.get(_TABLE_COLUMNS)
+    if columns is None:
+        columns = table_columns(cls)
+    if not columns:
+        return True
+    if update_fields and searchable_columns(cls):
+        return False
+    return getattr(instance, cls._meta.pk.attname) is not None
+
+
 _MISSING = object()
 
 
@@ -517,7 +536,9 @@ def _bind_loaded(instance: models.Model) -> None:
     select_related, refresh_from_db, raw()); hooking it rather than the
     ``post_init`` signal keeps the cost off instances built in Python.
     """
-    note_loaded(instance)
+    sources = refresh_sources()
+    if sources is not None:
+        sources.add(id(instance))
     data = instance.__dict__
     for attname, pk_attname in type(instance).__dict__.get(_LOAD_SPEC, ()):
         value = data.get(attname)
@@ -547,4 +568,4 @@ def install(model: type[models.Model], fields: Sequence[Any]) -> None:
     """
     setattr(model, _LOAD_SPEC, tuple((f.attname, f.pk_attname) for f in fields))
     install_model_hooks(model, save_table=_save_table, from_db=_bind_loaded,
-                        refresh_from_db=_refresh)
+                        refresh_from_db=_refresh, runs_unchanged=_runs_unchanged)

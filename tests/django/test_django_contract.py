@@ -278,6 +278,96 @@ def test_updated_fields_read_the_update_query() -> None:
     assert compat.updated_fields(InsertQuery(AutoItem).get_compiler("default")) is None
 
 
+def test_only_insert_queries_have_on_conflict() -> None:
+    """PlaceholderHooks skips check_placeholder for a sealed parameter when
+    ``compiler.query.on_conflict`` is None: only an INSERT without ON
+    CONFLICT has that; an UPDATE (or any other query) has no such attribute,
+    and an upsert has a value."""
+    from django.db.models.sql import UpdateQuery
+
+    assert InsertQuery(UuidItem).on_conflict is None
+    assert InsertQuery(UuidItem, on_conflict=OnConflict.UPDATE).on_conflict is not None
+    assert not hasattr(UpdateQuery(AutoItem), "on_conflict")
+    assert not hasattr(AutoItem.objects.all().query, "on_conflict")
+
+
+def test_placeholder_hook_skips_the_check_only_for_a_plain_insert(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """check_placeholder is skipped for the values of an INSERT without ON
+    CONFLICT (text and binary parameters, whatever the driver's Binary
+    type), and still runs for an upsert and an UPDATE."""
+    from mcfields.fields import EncryptedField
+
+    checked: list[Any] = []
+    real = EncryptedField.check_placeholder
+    monkeypatch.setattr(EncryptedField, "check_placeholder",
+                        lambda self, value, compiler: checked.append(compiler.query)
+                        or real(self, value, compiler))
+    item = UuidItem.objects.create(code="plain", secret="s", blob=b"b")
+    assert checked == []
+    # A plain manager (EncryptedManager refuses before any SQL is built);
+    # the savepoint keeps the test's transaction usable.
+    with pytest.raises(ValueError, match="update_conflicts"), transaction.atomic():
+        UuidItem.plain.bulk_create([UuidItem(code="plain", secret="t")],
+                                   update_conflicts=True, update_fields=["secret"],
+                                   unique_fields=["code"])
+    assert checked and getattr(checked[0], "on_conflict", None) is not None
+    checked.clear()
+    item.secret = "u"
+    item.save()
+    assert checked and not hasattr(checked[0], "on_conflict")  # the UPDATE
+
+
+def test_runs_unchanged_is_asked_with_djangos_positional_arguments() -> None:
+    """``install_model_hooks(runs_unchanged=...)``: for Django's own call
+    (positional), the predicate gets raw, cls and update_fields; True runs
+    Django's method directly with every argument, False hands a
+    SaveTableCall to the hook; a call with keywords goes to the hook."""
+    asked: list[tuple[Any, ...]] = []
+    hooked: list[Any] = []
+    forwarded: list[tuple[Any, ...]] = []
+
+    class Base:
+        def _save_table(self, *args: Any, **kwargs: Any) -> str:
+            forwarded.append((args, kwargs))
+            return "django"
+
+        @classmethod
+        def from_db(cls, *args: Any, **kwargs: Any) -> Any:
+            return None
+
+        def refresh_from_db(self, *args: Any, **kwargs: Any) -> None:
+            return None
+
+    class Hooked(Base):
+        pass
+
+    def unchanged(instance: Any, raw: Any, cls: Any, update_fields: Any) -> bool:
+        asked.append((instance, raw, cls, update_fields))
+        return update_fields is None
+
+    def hook(call: compat.SaveTableCall) -> Any:
+        hooked.append(call.update_fields)
+        return call()
+
+    compat.install_model_hooks(Hooked, save_table=hook, from_db=lambda instance: None,
+                               refresh_from_db=lambda run: run(), runs_unchanged=unchanged)
+    obj = Hooked()
+    assert obj._save_table(False, Note, False, True, "db", None, later=1) == "django"
+    assert obj._save_table(True, Note, False, False, "db", {"a"}) == "django"
+    assert obj._save_table(raw=False, cls=Note, using="x") == "django"
+    assert asked == [(obj, False, Note, None), (obj, True, Note, {"a"})]
+    assert hooked == [{"a"}, None]
+    assert forwarded == [((False, Note, False, True, "db", None), {"later": 1}),
+                         ((True, Note, False, False, "db", {"a"}), {}),
+                         ((), {"raw": False, "cls": Note, "using": "x"})]
+    # Django's own call passes every parameter mcfields reads positionally.
+    params = list(inspect.signature(models.Model._save_table).parameters)
+    assert params[1 : 1 + len(compat.SAVE_TABLE_PARAMETERS)] == list(
+        compat.SAVE_TABLE_PARAMETERS)
+
+
 class _Compiler:
     query = object()
 

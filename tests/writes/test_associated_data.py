@@ -8,7 +8,7 @@ import uuid
 
 import pytest
 
-from mcfields.binding import associated_data, associated_data_many, canonical_pk
+from mcfields.binding import associated_data, associated_data_many, binder, canonical_pk
 from mcfields.crypto import binding
 from tests.writes.writeapp.models import AutoItem, UuidItem
 
@@ -51,3 +51,18 @@ def test_associated_data_many_is_associated_data_of_each(model, pks, label) -> N
     """bulk_create's batch form: the same bytes, row by row, pk kinds mixed."""
     assert associated_data_many(label, model, pks) == [
         binding(label, canonical_pk(model, pk)) for pk in pks]
+
+
+@pytest.mark.parametrize(
+    ("model", "pks"),
+    [
+        (AutoItem, [7, "7", Number.SEVEN, 2**70, 8]),
+        (UuidItem, [PK, str(PK), PK.hex, uuid.uuid4()]),
+        (None, ["text pk", 7]),
+    ],
+)
+@pytest.mark.parametrize("label", ["writeapp.AutoItem.secret", "é ü label", ""])
+def test_binder_is_associated_data_of_each(model, pks, label) -> None:
+    """The per-field form every seal and open calls: the same bytes."""
+    bind = binder(label, model)
+    assert [bind(pk) for pk in pks] == [binding(label, canonical_pk(model, pk)) for pk in pks]
