@@ -289,44 +289,13 @@ def take_write_lock(using: str, model: type[models.Model]) -> None:
 # -- the _save_table wrapper ----------------------------------------------------------
 
 
-def _save_table(call: SaveTableCall) -> Any:
-    """``Model._save_table`` for a model with encrypted fields (see the module
-    docstring).  The common cases first, decided from the call's arguments
-    with nothing else built: a table without encrypted columns, or whose pk
-    is already known (``pre_save`` then seals directly), runs Django's
-    method unchanged; a new row with a database-assigned pk gets it
-    pre-allocated (SQLite, PostgreSQL).  Everything else (raw saves, a blind
-    index left out of ``update_fields``, insert and bind) is
-    :func:`_save_table_general`."""
-    cls = call.cls
-    if call.raw or cls is None:
-        return _save_table_general(call)
-    if not table_columns(cls):
-        return call()
-    update_fields = call.update_fields
-    if update_fields and searchable_columns(cls):
-        return _save_table_general(call)
-    instance = call.instance
-    meta = cls._meta
-    if getattr(instance, meta.pk.attname) is not None:
-        return call()  # pre_save seals directly
-    if update_fields or call.force_update or pk_value_on_save(meta.pk, instance) is not None:
-        return _save_table_general(call)
-    connection = connections[call.using]
-    if preallocate.applies(connection, meta):
-        result = preallocate.insert(call, meta, connection)
-        if result is not preallocate.FALLBACK:
-            return result
-    return _save_table_general(call, preallocated=False)
-
-
 def _runs_unchanged(instance: Any, raw: bool, cls: type[models.Model] | None,
                     update_fields: Any) -> bool:
-    """Whether :func:`_save_table` would run Django's method unchanged
-    (asked by the hook before it builds a ``SaveTableCall``): a table
-    without encrypted columns, or a row whose pk is known (``pre_save``
-    then seals directly), unless a searchable field's blind index must be
-    added to ``update_fields``."""
+    """Whether Django's ``_save_table`` runs unchanged for this table (the
+    hook asks before it builds a ``SaveTableCall``): a table without
+    encrypted columns, or a row whose pk is known (``pre_save`` then seals
+    directly), unless a searchable field's blind index must be added to
+    ``update_fields``.  Not for a raw save."""
     if raw or cls is None:
         return False
     columns = cls.__dict__.get(_TABLE_COLUMNS)
@@ -337,6 +306,32 @@ def _runs_unchanged(instance: Any, raw: bool, cls: type[models.Model] | None,
     if update_fields and searchable_columns(cls):
         return False
     return getattr(instance, cls._meta.pk.attname) is not None
+
+
+def _save_table(call: SaveTableCall) -> Any:
+    """``Model._save_table`` for a model with encrypted fields (see the module
+    docstring).  The common cases first, decided from the call's arguments
+    with nothing else built: what :func:`_runs_unchanged` allows runs
+    Django's method unchanged (the hook asked already when Django passed
+    its arguments positionally); a new row with a database-assigned pk gets
+    it pre-allocated (SQLite, PostgreSQL).  Everything else (raw saves, a
+    blind index left out of ``update_fields``, insert and bind) is
+    :func:`_save_table_general`."""
+    instance, cls, update_fields = call.instance, call.cls, call.update_fields
+    if _runs_unchanged(instance, call.raw, cls, update_fields):
+        return call()
+    if call.raw or cls is None or update_fields or call.force_update:
+        return _save_table_general(call)
+    meta = cls._meta
+    if getattr(instance, meta.pk.attname) is not None or (
+            pk_value_on_save(meta.pk, instance) is not None):
+        return _save_table_general(call)
+    connection = connections[call.using]
+    if preallocate.applies(connection, meta):
+        result = preallocate.insert(call, meta, connection)
+        if result is not preallocate.FALLBACK:
+            return result
+    return _save_table_general(call, preallocated=False)
 
 
 _MISSING = object()
