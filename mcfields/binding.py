@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import struct
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
 from django.db import models
@@ -116,29 +116,6 @@ def _label_prefix(label: str) -> bytes | None:
     if len(_prefixes) < _MAX_PREFIXES:
         _prefixes[label] = prefix
     return prefix
-
-
-def associated_data_many(label: str, model: type[models.Model] | None,
-                         pks: Sequence[Any]) -> list[bytes]:
-    """:func:`associated_data` of each of ``pks`` (one column, many rows:
-    ``bulk_create``), the per-column work done once."""
-    prefix = _label_prefix(label)
-    pk_field = model._meta.pk if model is not None else None
-    if prefix is None or pk_field is None:
-        return [associated_data(label, model, pk) for pk in pks]
-    own = pk_value_type(pk_field)
-    pack = _U32.pack
-    out = []
-    for pk in pks:
-        kind = type(pk)
-        # As associated_data: str() is the canonical text of a value of the
-        # pk field's own type.
-        if kind is own and (kind is int or kind is uuid.UUID or kind is str):
-            encoded = str(pk).encode("utf-8")
-        else:
-            encoded = canonical_pk(model, pk).encode("utf-8")
-        out.append(prefix + pack(len(encoded)) + encoded)
-    return out
 
 
 def associated_data(label: str, model: type[models.Model] | None, pk: Any) -> bytes:

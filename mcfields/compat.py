@@ -269,32 +269,31 @@ class PlaceholderHooks:
         raise NotImplementedError
 
     def get_placeholder(self, value: Any, compiler: Any, connection: Any) -> str:
-        if not (self.insert_refuses_only_expressions
-                and getattr(compiler.query, "on_conflict", _NOT_INSERT) is None
-                and not hasattr(value, "as_sql")):
-            self.check_placeholder(value, compiler)
-        parent = _parent_hooks.get((type(self), "get_placeholder"), _UNKNOWN)
-        if parent is _UNKNOWN:
-            parent = _parent_hook(type(self), "get_placeholder")
+        parent = self._checked_parent_hook(value, compiler, "get_placeholder")
         if parent is _BOUND:
-            parent = getattr(super(), "get_placeholder")  # noqa: B009
-            return parent(value, compiler, connection)
+            return super().get_placeholder(value, compiler, connection)  # type: ignore[misc]
         return parent(self, value, compiler, connection) if parent is not None else "%s"
 
     def get_placeholder_sql(self, value: Any, compiler: Any, connection: Any) -> Any:
+        parent = self._checked_parent_hook(value, compiler, "get_placeholder_sql")
+        if parent is _BOUND:
+            return super().get_placeholder_sql(value, compiler, connection)  # type: ignore[misc]
+        if parent is not None:
+            return parent(self, value, compiler, connection)
+        return "%s", (value,)
+
+    def _checked_parent_hook(self, value: Any, compiler: Any, name: str) -> Any:
+        """Run ``check_placeholder`` (unless it would refuse nothing, see
+        :attr:`insert_refuses_only_expressions`); the base field's own
+        hook ``name``: a function, None, or ``_BOUND``."""
         if not (self.insert_refuses_only_expressions
                 and getattr(compiler.query, "on_conflict", _NOT_INSERT) is None
                 and not hasattr(value, "as_sql")):
             self.check_placeholder(value, compiler)
-        parent = _parent_hooks.get((type(self), "get_placeholder_sql"), _UNKNOWN)
+        parent = _parent_hooks.get((type(self), name), _UNKNOWN)
         if parent is _UNKNOWN:
-            parent = _parent_hook(type(self), "get_placeholder_sql")
-        if parent is _BOUND:
-            parent = getattr(super(), "get_placeholder_sql")  # noqa: B009
-            return parent(value, compiler, connection)
-        if parent is not None:
-            return parent(self, value, compiler, connection)
-        return "%s", (value,)
+            parent = _parent_hook(type(self), name)
+        return parent
 
 
 # (class, hook name) -> the base field class's own hook, or None.  Looked up

@@ -35,7 +35,6 @@ from typing import Any
 from django.db import DatabaseError, connections, models, transaction
 
 from . import preallocate
-from .binding import associated_data_many
 from .compat import (
     SaveTableCall,
     database_errors,
@@ -502,7 +501,7 @@ def seal_batches(fields: Sequence[Any], pks: Sequence[Any],
             continue
         plaintexts = f.plaintexts_for_seal(plain)
         del plain
-        ads = associated_data_many(f.binding_label, f.model, plain_pks)
+        ads = list(map(f.associated_data, plain_pks))
         sealed = map(ForSave, f.storage.seal_many(ring, plaintexts, ads))
         del plaintexts
         if at is None:

@@ -8,7 +8,7 @@ import uuid
 
 import pytest
 
-from mcfields.binding import associated_data, associated_data_many, binder, canonical_pk
+from mcfields.binding import associated_data, binder, canonical_pk
 from mcfields.crypto import binding
 from tests.writes.writeapp.models import AutoItem, UuidItem
 
@@ -36,21 +36,6 @@ def test_associated_data_is_the_binding_of_the_canonical_pk(model, pk, label) ->
     expected = binding(label, canonical_pk(model, pk))
     assert associated_data(label, model, pk) == expected
     assert associated_data(label, model, pk) == expected  # the cached label half
-
-
-@pytest.mark.parametrize(
-    ("model", "pks"),
-    [
-        (AutoItem, [7, "7", Number.SEVEN, 2**70, 8]),
-        (UuidItem, [PK, str(PK), PK.hex, uuid.uuid4()]),
-        (None, ["text pk", 7]),
-    ],
-)
-@pytest.mark.parametrize("label", ["writeapp.AutoItem.secret", "é ü label", ""])
-def test_associated_data_many_is_associated_data_of_each(model, pks, label) -> None:
-    """bulk_create's batch form: the same bytes, row by row, pk kinds mixed."""
-    assert associated_data_many(label, model, pks) == [
-        binding(label, canonical_pk(model, pk)) for pk in pks]
 
 
 @pytest.mark.parametrize(
