@@ -93,15 +93,9 @@ def test_historical_models_are_told_apart() -> None:
         "email_bidx")
 
 
-def test_save_table_hook_reads_the_arguments_as_django_passes_them_and_forwards_all(
-) -> None:
-    """``install_model_hooks(save_table=...)``: the wrapper hands the hook a
-    ``SaveTableCall`` whose ``raw``, ``cls``, ``using``, ``update_fields``
-    and ``force_update`` are read from Django's real call (positional today,
-    keywords tolerated); ``call()`` runs Django's method with every argument
-    unchanged."""
-    asked: list[tuple[Any, ...]] = []
-    forwarded: list[tuple[Any, ...]] = []
+def _hookable(forwarded: list[tuple[Any, ...]]) -> type:
+    """A stand-in for a model class: its ``_save_table`` records the
+    arguments it gets, as Django's would receive them."""
 
     class Base:
         def _save_table(self, *args: Any, **kwargs: Any) -> str:
@@ -117,6 +111,21 @@ def test_save_table_hook_reads_the_arguments_as_django_passes_them_and_forwards_
 
     class Hooked(Base):
         pass
+
+    return Hooked
+
+
+def test_save_table_hook_reads_the_arguments_as_django_passes_them_and_forwards_all(
+) -> None:
+    """``install_model_hooks(save_table=...)``: the wrapper hands the hook a
+    ``SaveTableCall`` whose ``raw``, ``cls``, ``using``, ``update_fields``
+    and ``force_update`` are read from Django's real call (positional today,
+    keywords tolerated); ``call()`` runs Django's method with every argument
+    unchanged."""
+    asked: list[tuple[Any, ...]] = []
+    forwarded: list[tuple[Any, ...]] = []
+
+    Hooked = _hookable(forwarded)
 
     def hook(call: compat.SaveTableCall) -> Any:
         asked.append((call.instance, call.cls, call.raw, call.using, call.update_fields,
@@ -328,20 +337,7 @@ def test_runs_unchanged_is_asked_with_djangos_positional_arguments() -> None:
     hooked: list[Any] = []
     forwarded: list[tuple[Any, ...]] = []
 
-    class Base:
-        def _save_table(self, *args: Any, **kwargs: Any) -> str:
-            forwarded.append((args, kwargs))
-            return "django"
-
-        @classmethod
-        def from_db(cls, *args: Any, **kwargs: Any) -> Any:
-            return None
-
-        def refresh_from_db(self, *args: Any, **kwargs: Any) -> None:
-            return None
-
-    class Hooked(Base):
-        pass
+    Hooked = _hookable(forwarded)
 
     def unchanged(instance: Any, raw: Any, cls: Any, update_fields: Any) -> bool:
         asked.append((instance, raw, cls, update_fields))
