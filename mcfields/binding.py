@@ -10,6 +10,7 @@ agree on that string byte for byte, so it is computed in exactly one place.
 
 from __future__ import annotations
 
+import functools
 import struct
 import uuid
 from collections.abc import Callable
@@ -97,83 +98,48 @@ def pk_value_type(pk_field: Any) -> type | None:
 
 
 _U32 = struct.Struct("<I")
-# label -> its length-prefixed UTF-8 (the first half of crypto.binding's
-# bytes), or None if crypto.binding no longer has that layout.
-_prefixes: dict[str, bytes | None] = {}
-_MAX_PREFIXES = 4096
 
 
 def _label_prefix(label: str) -> bytes | None:
-    try:
-        return _prefixes[label]
-    except KeyError:
-        pass
+    """The length-prefixed UTF-8 of ``label`` (the first half of
+    crypto.binding's bytes), or None if crypto.binding no longer has that
+    layout (checked: :func:`binder` then falls back to it)."""
     encoded = label.encode("utf-8")
-    prefix: bytes | None = _U32.pack(len(encoded)) + encoded
-    # Checked once per label: the bytes must be exactly crypto.binding's.
-    if binding(label, "7") != prefix + _U32.pack(1) + b"7":  # type: ignore[operator]
-        prefix = None
-    if len(_prefixes) < _MAX_PREFIXES:
-        _prefixes[label] = prefix
+    prefix = _U32.pack(len(encoded)) + encoded
+    if binding(label, "7") != prefix + _U32.pack(1) + b"7":
+        return None
     return prefix
 
 
 def associated_data(label: str, model: type[models.Model] | None, pk: Any) -> bytes:
-    """``crypto.binding(label, canonical_pk(model, pk))``, computed on every
-    seal and open: the label's half is encoded once per label."""
-    kind = type(pk)
-    if (kind is int or kind is uuid.UUID or kind is str) and model is not None \
-            and model._meta.pk is not None and kind is pk_value_type(model._meta.pk):
-        # canonical_pk's common case, without its calls: a loaded value of
-        # the pk field's own type, whose str() is the canonical text.
-        text = str(pk)
-    else:
-        text = canonical_pk(model, pk)
-    prefix = _label_prefix(label)
-    if prefix is None:
-        return binding(label, text)
-    encoded = text.encode("utf-8")
-    return prefix + _U32.pack(len(encoded)) + encoded
+    """The associated data of row ``pk``'s value in the column labelled
+    ``label``: ``crypto.binding(label, canonical_pk(model, pk))``.
+    :func:`binder` gives the same bytes with the per-column work done once."""
+    return binding(label, canonical_pk(model, pk))
+
+
+def _uuid_text(pk: uuid.UUID) -> str:
+    """``str(pk)`` without ``UUID.__str__``'s property and formatting calls."""
+    h = f"{pk.int:032x}"
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 def binder(label: str, model: type[models.Model] | None) -> Callable[[Any], bytes]:
     """``lambda pk: associated_data(label, model, pk)`` with the per-column
-    work done once: a field keeps one and calls it on every seal and open
-    (one call instead of three per value).  Same bytes as
-    :func:`associated_data`, which it falls back to for anything but a
-    value of the pk field's own type."""
+    work done once (the label half encoded, the pk's type looked up): a
+    field keeps one and calls it on every seal and open.  A pk of the pk
+    field's own type is its canonical text by ``str()``; anything else goes
+    through :func:`canonical_pk`."""
     prefix = _label_prefix(label)
     pk_field = model._meta.pk if model is not None else None
     own = pk_value_type(pk_field) if pk_field is not None else None
     if prefix is None or not (own is int or own is uuid.UUID or own is str):
-
-        def slow(pk: Any) -> bytes:
-            return associated_data(label, model, pk)
-
-        return slow
+        return functools.partial(associated_data, label, model)
+    text = _uuid_text if own is uuid.UUID else str
     pack = _U32.pack
 
-    if own is uuid.UUID:
-
-        def bind_uuid(pk: Any) -> bytes:
-            if type(pk) is own:
-                # str(pk), without UUID.__str__'s property and formatting
-                # calls (every seal and open of a UUID-keyed row).
-                h = f"{pk.int:032x}"
-                encoded = f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}".encode()
-            else:
-                encoded = canonical_pk(model, pk).encode("utf-8")
-            return prefix + pack(len(encoded)) + encoded
-
-        return bind_uuid
-
     def bind(pk: Any) -> bytes:
-        if type(pk) is own:
-            # As associated_data: str() is the canonical text of a value
-            # of the pk field's own type.
-            encoded = str(pk).encode("utf-8")
-        else:
-            encoded = canonical_pk(model, pk).encode("utf-8")
+        encoded = (text(pk) if type(pk) is own else canonical_pk(model, pk)).encode("utf-8")
         return prefix + pack(len(encoded)) + encoded
 
     return bind

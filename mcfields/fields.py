@@ -32,6 +32,7 @@ from django.core.exceptions import FieldDoesNotExist, FieldError, ValidationErro
 from django.db import models
 from django.db.models.expressions import Case
 from django.db.models.signals import class_prepared
+from django.utils.functional import cached_property
 
 from . import conf
 from . import plaintext as codecs
@@ -60,11 +61,6 @@ __all__ = [
     "EncryptedTextField", "EncryptedTimeField", "EncryptedURLField", "EncryptedUUIDField",
     "refuse_upsert",
 ]
-
-#: The codec of text fields, and the to_python() methods that return a str
-#: unchanged (EmailField and URLField inherit CharField's).
-_TEXT_CODEC = codecs.codec_for(models.TextField())
-_STR_TO_PYTHON = (models.TextField.to_python, models.CharField.to_python)
 
 _USE_MANAGER = (
     "Use mcfields.EncryptedManager (objects = EncryptedManager()) for QuerySet.update(), "
@@ -122,11 +118,6 @@ class EncryptedField(PlaceholderHooks, models.Field):
         self.storage_name = storage
         self.storage = _storage.storage_named(storage or self.default_storage)
         self.plaintext_codec = codecs.codec_for(base_field)
-        # The text codec's bytes are the value's UTF-8 when the base field's
-        # to_python() hands a str back unchanged (Text, Char, Email, URL):
-        # seal_for_pk and open_for_pk then skip the codec's calls.
-        self._utf8_text = self.plaintext_codec is _TEXT_CODEC
-        self._utf8_str = self._utf8_text and type(base_field).to_python in _STR_TO_PYTHON
         self.empty_strings_allowed = base_field.empty_strings_allowed
         self.empty_values = list(base_field.empty_values)
         self.searchable = searchable
@@ -159,7 +150,7 @@ class EncryptedField(PlaceholderHooks, models.Field):
         self, cls: type[models.Model], name: str, *args: Any, **kw: Any
     ) -> None:
         # A field copied from an abstract base must not keep the base's label.
-        for cached in ("_label", "_index_field", "_binder", "_pk_attname"):
+        for cached in ("_label", "_index_field", "_bind", "pk_attname"):
             self.__dict__.pop(cached, None)
         super().contribute_to_class(cls, name, *args, **kw)
         self.base_field.model = cls
@@ -281,25 +272,18 @@ class EncryptedField(PlaceholderHooks, models.Field):
             self.__dict__["_label"] = label
         return label
 
-    @property
+    # Both cached in the field's __dict__ on first use (every save and read
+    # uses them), and dropped by contribute_to_class for a copied field.
+
+    @cached_property
     def pk_attname(self) -> str:
         """Attribute holding the pk of the table this column lives in."""
-        attname = self.__dict__.get("_pk_attname")
-        if attname is None:
-            # Cached: pre_save reads it on every save.
-            attname = self.__dict__["_pk_attname"] = self.model._meta.pk.attname
-        return attname  # type: ignore[no-any-return]
+        return self.model._meta.pk.attname  # type: ignore[no-any-return]
 
-    @property
+    @cached_property
     def _bind(self) -> Callable[[Any], bytes]:
-        """``associated_data`` as one call (mcfields.binding.binder), built
-        once the model has its pk: every seal and open calls it."""
-        bind = self.__dict__.get("_binder")
-        if bind is None:
-            bind = binder(self.binding_label, self.model)
-            if self.model._meta.pk is not None:
-                self.__dict__["_binder"] = bind
-        return bind  # type: ignore[no-any-return]
+        """``associated_data`` as one call (mcfields.binding.binder)."""
+        return binder(self.binding_label, self.model)
 
     def associated_data(self, pk: Any) -> bytes:
         """The associated data of this column's value in row ``pk``: the
@@ -313,22 +297,12 @@ class EncryptedField(PlaceholderHooks, models.Field):
         if value is None:
             return None
         try:
-            # (plaintext_for_seal, associated_data and Storage.seal inlined:
-            # this runs on every save.)  The storage form seals in one guest
-            # call (text: base64url too).
-            plaintext = None
-            if type(value) is str and self._utf8_str:
-                try:
-                    plaintext = value.encode("utf-8")
-                except UnicodeEncodeError:
-                    pass  # a lone surrogate: _to_bytes words the error
-            if plaintext is None:
-                plaintext = self._to_bytes(value)
+            # (plaintext_for_seal inlined: this runs on every save.)  The
+            # storage form seals in one guest call (text: base64url too).
+            plaintext = self._to_bytes(value)
             if len(plaintext) > conf.max_value_size():
                 plaintext = self.plaintext_for_seal(value)  # raises ValueTooLargeError
-            bind = self.__dict__.get("_binder") or self._bind
-            ring = conf.get_keyring()
-            return getattr(ring, self.storage.keyring_seal)(plaintext, bind(pk))
+            return self.storage.seal(conf.get_keyring(), plaintext, self._bind(pk))
         except BaseException:
             # Django's error reports print every frame's locals (with DEBUG
             # on, sensitive_variables is ignored): not the plaintext.
@@ -376,7 +350,7 @@ class EncryptedField(PlaceholderHooks, models.Field):
         if value is None:
             return None
         try:
-            ad = (self.__dict__.get("_binder") or self._bind)(pk)  # every read
+            ad = self._bind(pk)
             if isinstance(value, Sealed) and (
                 value.field is None or value.field.storage is not self.storage
             ):
@@ -386,11 +360,6 @@ class EncryptedField(PlaceholderHooks, models.Field):
             else:
                 stored = value.db_value if isinstance(value, Sealed) else value
                 plaintext = self.storage.open(conf.get_keyring(), stored, ad)
-            if self._utf8_text:
-                try:
-                    return plaintext.decode("utf-8")
-                except UnicodeDecodeError:
-                    pass  # _from_bytes raises the DecryptionError
             return self._from_bytes(plaintext)
         except DecryptionError as exc:
             # A value that opened but does not convert (_from_bytes) must
@@ -516,7 +485,7 @@ class EncryptedField(PlaceholderHooks, models.Field):
                 value = getattr(model_instance, self.attname)
             if value is None or type(value) is ForSave:
                 return value
-            pk = getattr(model_instance, self.__dict__.get("_pk_attname") or self.pk_attname)
+            pk = getattr(model_instance, self.pk_attname)
             if pk is None:
                 if hasattr(value, "resolve_expression"):
                     raise self._refuse_expression(value, assigned=True)
@@ -573,8 +542,7 @@ class EncryptedField(PlaceholderHooks, models.Field):
 
     def get_db_prep_save(self, value: Any, connection: Any) -> Any:
         if type(value) is ForSave:  # get_db_prep_value's common case: every save
-            db = value.db
-            return db if self.storage.param_is_value else self._db_param(db, connection)
+            return self._db_param(value.db, connection)
         return self.get_db_prep_value(value, connection)
 
     def _refuse_expression(self, value: Any, assigned: bool = False) -> FieldError:

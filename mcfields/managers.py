@@ -331,7 +331,7 @@ class EncryptedQuerySet(models.QuerySet):
             )
         using = mark_for_write(self)
         connection = connections[using]
-        if preallocate.reserves(connection, meta):
+        if preallocate.applies(connection, meta):
             # pks reserved first (PostgreSQL's sequence, SQLite's
             # sqlite_sequence), then one INSERT per batch that seals each
             # value for its row (no binding UPDATE).

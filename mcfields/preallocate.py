@@ -65,6 +65,8 @@ _VENDORS = frozenset({"sqlite", "postgresql"})
 
 
 def applies(connection: Any, meta: Any) -> bool:
+    """Whether new rows of ``meta`` get their pk before the INSERT: one
+    save (:func:`insert`) or a whole ``bulk_create`` (:func:`bulk_insert`)."""
     return ENABLED and connection.vendor in _VENDORS and meta.pk is meta.auto_field
 
 
@@ -336,11 +338,6 @@ def _take(connection: Any, meta: Any) -> int | None:
             return None
         block.pks = fresh[::-1]  # every value already had a row: take more
     return None
-
-
-def reserves(connection: Any, meta: Any) -> bool:
-    """Whether :func:`bulk_insert` applies to new rows of ``meta``."""
-    return applies(connection, meta)
 
 
 def bulk_insert(insert: Callable[[], Any], connection: Any, meta: Any,

@@ -112,17 +112,17 @@ def table_columns(model: type[models.Model]) -> tuple[Any, ...]:
     return fields  # type: ignore[no-any-return]
 
 
-_searchable_cache: weakref.WeakKeyDictionary[type, tuple[Any, ...]] = weakref.WeakKeyDictionary()
+_SEARCHABLE_COLUMNS = "_mcfields_searchable_columns"
 
 
 def searchable_columns(model: type[models.Model]) -> tuple[Any, ...]:
-    """The encrypted columns of ``model``'s own table that keep a blind index."""
-    try:
-        return _searchable_cache[model]
-    except KeyError:
-        found = tuple(f for f in table_columns(model) if f.index_field is not None)
-        _searchable_cache[model] = found
-        return found
+    """The encrypted columns of ``model``'s own table that keep a blind index
+    (cached as :func:`table_columns` is)."""
+    fields = model.__dict__.get(_SEARCHABLE_COLUMNS)
+    if fields is None:
+        fields = tuple(f for f in table_columns(model) if f.index_field is not None)
+        setattr(model, _SEARCHABLE_COLUMNS, fields)
+    return fields  # type: ignore[no-any-return]
 
 
 def row_columns(model: type[models.Model]) -> list[Any]:
@@ -297,10 +297,7 @@ def _runs_unchanged(instance: Any, raw: bool, cls: type[models.Model] | None,
     ``update_fields``.  Not for a raw save."""
     if raw or cls is None:
         return False
-    columns = cls.__dict__.get(_TABLE_COLUMNS)
-    if columns is None:
-        columns = table_columns(cls)
-    if not columns:
+    if not table_columns(cls):
         return True
     if update_fields and searchable_columns(cls):
         return False
@@ -322,9 +319,8 @@ def _save_table(call: SaveTableCall) -> Any:
     if call.raw or cls is None or update_fields or call.force_update:
         return _save_table_general(call)
     meta = cls._meta
-    if getattr(instance, meta.pk.attname) is not None or (
-            pk_value_on_save(meta.pk, instance) is not None):
-        return _save_table_general(call)
+    if pk_value_on_save(meta.pk, instance) is not None:
+        return _save_table_general(call)  # a pk default to apply first
     connection = connections[call.using]
     if preallocate.applies(connection, meta):
         result = preallocate.insert(call, meta, connection)

@@ -39,12 +39,6 @@ class Storage(Protocol):
     internal_type: str
     #: What an INSERT carries before a database-assigned pk is known.
     placeholder: str | bytes
-    #: The ``Keyring`` method that seals one value in this form (what
-    #: :meth:`seal` calls; the field calls it directly on every save).
-    keyring_seal: str
-    #: Whether :meth:`db_param` returns the column value unchanged (the
-    #: field then skips the call on every save).
-    param_is_value: bool
 
     def encode(self, envelope: bytes) -> str | bytes:
         """The column value of an envelope."""
@@ -107,7 +101,6 @@ class _Text(_Sealing):
     keyring_seal_many = "seal_many_text"
     internal_type = "TextField"
     placeholder = ""
-    param_is_value = True
 
     def encode(self, envelope: bytes) -> str:
         return to_text(envelope)
@@ -153,7 +146,6 @@ class _Binary(_Sealing):
     keyring_seal_many = "seal_many"
     internal_type = "BinaryField"
     placeholder = b""
-    param_is_value = False
 
     def encode(self, envelope: bytes) -> bytes:
         return envelope

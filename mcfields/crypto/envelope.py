@@ -88,11 +88,6 @@ def from_text(text: str) -> bytes:
     return envelope
 
 
-def _text_size(envelope_size: int) -> int:
-    """Characters of the text form of an envelope of ``envelope_size`` bytes."""
-    return len(TEXT_PREFIX) + _guest.base64url_chars(envelope_size)
-
-
 def _same_length(values: Sequence, associated_data: Sequence) -> int:
     if len(values) != len(associated_data):
         raise ValueError(f"{len(values)} values but {len(associated_data)} associated data")

@@ -1,4 +1,4 @@
-"""``mcfields.binding.associated_data`` (the fast path every seal and open
+"""``mcfields.binding.associated_data`` and the per-field ``binder`` (the fast path every seal and open
 takes) gives exactly ``crypto.binding(label, canonical_pk(model, pk))``."""
 
 from __future__ import annotations
