@@ -1,5 +1,6 @@
-"""``mcfields.binding.associated_data`` and the per-field ``binder`` (the fast path every seal and open
-takes) gives exactly ``crypto.binding(label, canonical_pk(model, pk))``."""
+"""``mcfields.binding.associated_data`` and the per-field ``binder`` (the
+fast path every seal and open takes) give exactly
+``crypto.binding(label, canonical_pk(model, pk))``."""
 
 from __future__ import annotations
 
